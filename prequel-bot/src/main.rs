@@ -1,0 +1,24 @@
+//! The `prequel` binary: the command line today; the server (scheduler and chat frontends) joins
+//! it as `prequel serve`.
+//!
+//! Thin on purpose: argument parsing and rendering live in [`cli`], everything else in
+//! `prequel-core`. `anyhow` is used only here at the edge.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+mod cli;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(error) => {
+            // If even stderr is gone there is nobody left to tell.
+            let _ = writeln!(std::io::stderr().lock(), "error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

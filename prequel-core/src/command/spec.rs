@@ -1,0 +1,140 @@
+//! The one list of commands. The parser's action lookup, `help`, Slack's help text and Discord's
+//! command registration are all generated from [`COMMANDS`], so a command cannot exist in one
+//! place and be missing from another.
+
+use std::fmt::Write as _;
+
+/// One action of `/interview`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandSpec {
+    /// The action word, as [`Command::action`](super::Command::action) names it.
+    pub name: &'static str,
+    /// Other words accepted for the same action.
+    pub aliases: &'static [&'static str],
+    /// The words after `/interview`, with `<placeholders>` and `[optional parts]`.
+    pub usage: &'static str,
+    /// What it does, in a short sentence without a trailing period.
+    pub summary: &'static str,
+    /// A complete example that parses (the tests check it does).
+    pub example: &'static str,
+}
+
+/// Every command, in the order `help` lists them.
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "schedule",
+        aliases: &["book"],
+        usage: "schedule <when> <duration> <challenge> [for <candidate name>]",
+        summary: "book an interview for later; times are read in your time zone",
+        example: "schedule tomorrow 2pm 90m python for Ada Lovelace",
+    },
+    CommandSpec {
+        name: "create",
+        aliases: &["now"],
+        usage: "now <duration> <challenge> [for <candidate name>]",
+        summary: "start an interview right now",
+        example: "now 1h30m python for Ada Lovelace",
+    },
+    CommandSpec {
+        name: "list",
+        aliases: &["ls"],
+        usage: "list",
+        summary: "show your scheduled and running interviews",
+        example: "list",
+    },
+    CommandSpec {
+        name: "status",
+        aliases: &[],
+        usage: "status <interview id>",
+        summary: "show where one interview stands",
+        example: "status k7mq2xw9ab3c",
+    },
+    CommandSpec {
+        name: "cancel",
+        aliases: &[],
+        usage: "cancel <interview id>",
+        summary: "call off an interview that has not started",
+        example: "cancel k7mq2xw9ab3c",
+    },
+    CommandSpec {
+        name: "destroy",
+        aliases: &["end", "stop"],
+        usage: "destroy <interview id>",
+        summary: "end a running interview now: archive the work and remove the instance",
+        example: "destroy k7mq2xw9ab3c",
+    },
+    CommandSpec {
+        name: "extend",
+        aliases: &[],
+        usage: "extend <interview id> <duration>",
+        summary: "give a running interview more time (5m to 3h30m, 4 hours in all at most)",
+        example: "extend k7mq2xw9ab3c 30m",
+    },
+    CommandSpec {
+        name: "creds",
+        aliases: &["credentials"],
+        usage: "creds <interview id>",
+        summary: "send yourself the interview's URL and password again",
+        example: "creds k7mq2xw9ab3c",
+    },
+    CommandSpec {
+        name: "challenges",
+        aliases: &[],
+        usage: "challenges",
+        summary: "list the challenges you can pick",
+        example: "challenges",
+    },
+    CommandSpec {
+        name: "tz",
+        aliases: &["timezone"],
+        usage: "tz <IANA time zone>",
+        summary: "set the time zone your times are read in",
+        example: "tz Europe/Berlin",
+    },
+    CommandSpec {
+        name: "help",
+        aliases: &[],
+        usage: "help",
+        summary: "show this list",
+        example: "help",
+    },
+];
+
+/// The command whose name or alias is `word` (already lowercased).
+pub(crate) fn find(word: &str) -> Option<&'static CommandSpec> {
+    COMMANDS
+        .iter()
+        .find(|spec| spec.name == word || spec.aliases.contains(&word))
+}
+
+/// Every action word and alias, for typo suggestions.
+pub(crate) fn action_words() -> impl Iterator<Item = &'static str> {
+    COMMANDS
+        .iter()
+        .flat_map(|spec| std::iter::once(spec.name).chain(spec.aliases.iter().copied()))
+}
+
+/// The reply to `help`: one entry per command with its usage, aliases, summary and example, then
+/// the rules for times and durations. Plain text with backticks, which Slack, Discord and a
+/// terminal all show well.
+pub fn help_text() -> String {
+    let mut out = String::from("Commands:\n");
+    for spec in COMMANDS {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "• `{}` — {}", spec.usage, spec.summary);
+        if !spec.aliases.is_empty() {
+            let aliases: Vec<String> = spec.aliases.iter().map(|a| format!("`{a}`")).collect();
+            let _ = write!(out, " (also {})", aliases.join(", "));
+        }
+        if spec.example != spec.usage {
+            let _ = write!(out, ", e.g. `{}`", spec.example);
+        }
+        out.push('\n');
+    }
+    out.push_str(
+        "When: `tomorrow 2pm`, `2pm tomorrow`, `friday at 9:30am`, `next friday 14:00`, \
+         `nov 25 2pm`, `2026-11-25 14:00`, `in 2 hours`; a time alone means today.\n\
+         Duration: 30m to 4h, as `90m`, `1h30m`, `1.5h` or `90 minutes`.",
+    );
+    out
+}

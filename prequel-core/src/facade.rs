@@ -1,0 +1,425 @@
+//! The [`Prequel`] facade: the one door frontends use.
+//!
+//! A frontend handler is: identify the user → build a [`Command`] (from text with
+//! [`Prequel::parse`], or from typed options) → [`Prequel::execute`] → render the [`Outcome`] →
+//! reply. Live changes come from [`Prequel::subscribe`].
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use thiserror::Error;
+use tokio::sync::{Notify, broadcast, watch};
+use tokio::task::JoinHandle;
+
+use crate::clock::{Clock, SystemClock};
+use crate::command::{self, Command, CommandError, InterviewRequest, ParseContext};
+use crate::domain::{
+    ChallengeId, Interview, InterviewId, InterviewLength, Operation, Requester, describe_minutes,
+};
+use crate::events::{ChangeFollower, Event, EventBus};
+use crate::provision::Provisioner;
+use crate::scheduler::{Scheduler, SchedulerConfig, SchedulerStats};
+use crate::store::{
+    DestroyRequested, InterviewScope, NewInterview, OperationStore, Page, PageRequest, StoreError,
+};
+
+/// What a command did, for the frontend to render.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// An interview was scheduled for later.
+    Scheduled(Interview),
+    /// An interview is being provisioned now.
+    Created(Interview),
+    /// The open interviews.
+    List(Vec<Interview>),
+    /// One interview and its operations.
+    Status {
+        /// The interview.
+        interview: Interview,
+        /// Its create and (if any) destroy operation.
+        operations: Vec<Operation>,
+    },
+    /// The interview was called off before it started.
+    Cancelled(Interview),
+    /// The interview's destroy was requested (archive, then tear down).
+    DestroyRequested(Interview),
+    /// The interview now ends later.
+    Extended(Interview),
+    /// Where to reach the interview (the password travels separately, by DM, from issue 3's
+    /// secret store).
+    Credentials(Interview),
+    /// The challenges one can ask for.
+    Challenges(Vec<ChallengeId>),
+    /// The user's time zone (frontends that cannot read the platform's zone keep it).
+    TimeZone(Tz),
+    /// The help text, generated from the command list.
+    Help(String),
+}
+
+/// Why a command could not be carried out. [`PrequelError::user_message`] is the line to show.
+#[derive(Debug, Error)]
+pub enum PrequelError {
+    /// The words did not make a command.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// No such interview (or it has expired).
+    #[error("interview {0} not found")]
+    NotFound(InterviewId),
+    /// The command is valid but not possible now; the message says why and what to do.
+    #[error("{0}")]
+    Refused(String),
+    /// The store failed; details are logged, not shown.
+    #[error("store error: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl PrequelError {
+    /// One line, with a hint, for a person. Never includes internal details.
+    pub fn user_message(&self) -> String {
+        match self {
+            Self::Command(err) => err.user_message(),
+            Self::NotFound(id) => {
+                format!("there is no interview `{id}` (see `list` for yours)")
+            }
+            Self::Refused(message) => message.clone(),
+            Self::Store(StoreError::Conflict(message)) => message.clone(),
+            Self::Store(_) => {
+                "Prequel could not reach its database; please try again in a minute".to_owned()
+            }
+        }
+    }
+}
+
+/// Settings of the facade.
+#[derive(Debug, Clone, Default)]
+pub struct PrequelConfig {
+    /// How the scheduler paces itself (lead time, grace, leases, retries).
+    pub scheduler: SchedulerConfig,
+}
+
+/// Builds a [`Prequel`].
+#[derive(Debug, Default)]
+pub struct PrequelBuilder {
+    store: Option<Arc<dyn OperationStore>>,
+    provisioner: Option<Arc<dyn Provisioner>>,
+    clock: Option<Arc<dyn Clock>>,
+    challenges: Vec<ChallengeId>,
+    config: PrequelConfig,
+}
+
+/// What the builder was missing.
+#[derive(Debug, Error)]
+pub enum BuildError {
+    /// A required backend was not given.
+    #[error("the {0} was not configured")]
+    Missing(&'static str),
+}
+
+impl PrequelBuilder {
+    /// The operation store (required).
+    pub fn store(mut self, store: Arc<dyn OperationStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The provisioner (required).
+    pub fn provisioner(mut self, provisioner: Arc<dyn Provisioner>) -> Self {
+        self.provisioner = Some(provisioner);
+        self
+    }
+
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The challenges one can ask for.
+    pub fn challenges(mut self, challenges: Vec<ChallengeId>) -> Self {
+        self.challenges = challenges;
+        self
+    }
+
+    /// The settings.
+    pub fn config(mut self, config: PrequelConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The facade.
+    pub fn build(self) -> Result<Prequel, BuildError> {
+        let mut challenges = self.challenges;
+        challenges.sort();
+        challenges.dedup();
+        Ok(Prequel {
+            inner: Arc::new(Inner {
+                store: self.store.ok_or(BuildError::Missing("operation store"))?,
+                provisioner: self.provisioner.ok_or(BuildError::Missing("provisioner"))?,
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                challenges,
+                config: self.config,
+                bus: EventBus::new(4096),
+                new_work: Arc::new(Notify::new()),
+            }),
+        })
+    }
+}
+
+/// The facade over Prequel's engine. Cheap to clone; all clones share one engine.
+#[derive(Debug, Clone)]
+pub struct Prequel {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn OperationStore>,
+    provisioner: Arc<dyn Provisioner>,
+    clock: Arc<dyn Clock>,
+    challenges: Vec<ChallengeId>,
+    config: PrequelConfig,
+    bus: EventBus,
+    new_work: Arc<Notify>,
+}
+
+/// The background tasks of a running engine (scheduler and change-feed follower).
+#[derive(Debug)]
+pub struct Background {
+    /// The scheduler's counters.
+    pub stats: Arc<SchedulerStats>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Background {
+    /// Waits for the tasks to end (after the shutdown signal).
+    pub async fn join(self) {
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Prequel {
+    /// Starts building a facade.
+    pub fn builder() -> PrequelBuilder {
+        PrequelBuilder::default()
+    }
+
+    /// The current time on the engine's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// The challenges one can ask for.
+    pub fn challenges(&self) -> &[ChallengeId] {
+        &self.inner.challenges
+    }
+
+    /// Reads a command from the words after `/interview`, with times in `zone`.
+    pub fn parse(&self, text: &str, zone: Tz) -> Result<Command, CommandError> {
+        command::parse(
+            text,
+            &ParseContext {
+                now: self.now(),
+                zone,
+                challenges: &self.inner.challenges,
+            },
+        )
+    }
+
+    /// Parses and executes in one step.
+    #[tracing::instrument(skip_all, fields(user = %requester.user_id))]
+    pub async fn execute_text(
+        &self,
+        requester: &Requester,
+        text: &str,
+        zone: Tz,
+    ) -> Result<Outcome, PrequelError> {
+        let command = self.parse(text, zone)?;
+        self.execute(requester, command).await
+    }
+
+    /// Carries out a command for `requester`.
+    #[tracing::instrument(skip_all, fields(user = %requester.user_id, action = command.action()))]
+    pub async fn execute(
+        &self,
+        requester: &Requester,
+        command: Command,
+    ) -> Result<Outcome, PrequelError> {
+        let store = &self.inner.store;
+        let now = self.now();
+        match command {
+            Command::Schedule(request) => self
+                .record(requester, request)
+                .await
+                .map(Outcome::Scheduled),
+            Command::Create(request) => self.record(requester, request).await.map(Outcome::Created),
+            Command::List => {
+                let page = store
+                    .list_interviews(InterviewScope::Open, &PageRequest::first(100))
+                    .await?;
+                Ok(Outcome::List(page.items))
+            }
+            Command::Status(id) => {
+                let interview = self.get(&id).await?;
+                let operations = store.operations_for(&id).await?;
+                Ok(Outcome::Status {
+                    interview,
+                    operations,
+                })
+            }
+            Command::Cancel(id) => match store.cancel(&id, requester, now).await? {
+                Some(interview) => {
+                    self.wrote();
+                    Ok(Outcome::Cancelled(interview))
+                }
+                None => {
+                    let interview = self.get(&id).await?;
+                    Err(PrequelError::Refused(if interview.state.is_terminal() {
+                        format!("interview `{id}` has already ended ({})", interview.state)
+                    } else {
+                        format!(
+                            "interview `{id}` has already started; use `destroy {id}` to end it"
+                        )
+                    }))
+                }
+            },
+            Command::Destroy(id) => {
+                let max_attempts = self.inner.config.scheduler.max_attempts;
+                match store
+                    .request_destroy(&id, requester, max_attempts, now)
+                    .await
+                {
+                    Ok(DestroyRequested::Destroy(_)) => {
+                        self.wrote();
+                        Ok(Outcome::DestroyRequested(self.get(&id).await?))
+                    }
+                    Ok(DestroyRequested::Cancelled(interview)) => {
+                        self.wrote();
+                        Ok(Outcome::Cancelled(interview))
+                    }
+                    Ok(DestroyRequested::AlreadyFinished(interview)) => Err(PrequelError::Refused(
+                        format!("interview `{id}` has already ended ({})", interview.state),
+                    )),
+                    Err(StoreError::NotFound { .. }) => Err(PrequelError::NotFound(id)),
+                    Err(err) => Err(err.into()),
+                }
+            }
+            Command::Extend { interview, minutes } => self.extend(&interview, minutes).await,
+            Command::Creds(id) => {
+                let interview = self.get(&id).await?;
+                if interview.requested_by.platform != requester.platform
+                    || interview.requested_by.user_id != requester.user_id
+                {
+                    return Err(PrequelError::Refused(format!(
+                        "only {} (who asked for interview `{id}`) can see its credentials",
+                        interview.requested_by.display_name
+                    )));
+                }
+                Ok(Outcome::Credentials(interview))
+            }
+            Command::Challenges => Ok(Outcome::Challenges(self.inner.challenges.clone())),
+            Command::Tz(zone) => Ok(Outcome::TimeZone(zone)),
+            Command::Help => Ok(Outcome::Help(command::help_text())),
+        }
+    }
+
+    async fn record(
+        &self,
+        requester: &Requester,
+        request: InterviewRequest,
+    ) -> Result<Interview, PrequelError> {
+        let now = self.now();
+        let lead = self.inner.config.scheduler.lead_time;
+        let new = NewInterview {
+            id: InterviewId::generate(),
+            challenge: request.challenge,
+            candidate: request.candidate,
+            requested_by: requester.clone(),
+            time_zone: request.zone.name().to_owned(),
+            start_at: request.start,
+            length: request.length,
+            create_due_at: (request.start - lead).max(now),
+            max_attempts: self.inner.config.scheduler.max_attempts,
+        };
+        let created = self.inner.store.create_interview(&new, now).await?;
+        self.wrote();
+        tracing::info!(interview = %created.interview.id, start = %created.interview.start_at, "interview recorded");
+        Ok(created.interview)
+    }
+
+    async fn extend(&self, id: &InterviewId, minutes: u32) -> Result<Outcome, PrequelError> {
+        let interview = self.get(id).await?;
+        let total = interview.length.minutes() + minutes;
+        let length = InterviewLength::from_minutes(total).map_err(|_| {
+            PrequelError::Refused(format!(
+                "interview `{id}` lasts {} already; extending it by {} would make {}, and an interview lasts at most 4h",
+                interview.length,
+                describe_minutes(minutes),
+                describe_minutes(total)
+            ))
+        })?;
+        let extended = self.inner.store.extend(id, length, self.now()).await?;
+        self.wrote();
+        Ok(Outcome::Extended(extended))
+    }
+
+    /// One interview.
+    pub async fn get(&self, id: &InterviewId) -> Result<Interview, PrequelError> {
+        self.inner
+            .store
+            .interview(id)
+            .await?
+            .ok_or_else(|| PrequelError::NotFound(id.clone()))
+    }
+
+    /// One interview's operations.
+    pub async fn operations(&self, id: &InterviewId) -> Result<Vec<Operation>, PrequelError> {
+        Ok(self.inner.store.operations_for(id).await?)
+    }
+
+    /// Interviews, one page at a time.
+    pub async fn list(
+        &self,
+        scope: InterviewScope,
+        page: &PageRequest,
+    ) -> Result<Page<Interview>, PrequelError> {
+        Ok(self.inner.store.list_interviews(scope, page).await?)
+    }
+
+    /// Live events from now on: every change to the store (from this process or another) and
+    /// this process's scheduler notes. Requires [`Prequel::start`] to be running.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.bus.subscribe()
+    }
+
+    /// Starts the scheduler and the change-feed follower; they stop when `shutdown` turns true.
+    pub async fn start(&self, shutdown: watch::Receiver<bool>) -> Result<Background, PrequelError> {
+        let inner = &self.inner;
+        let from = inner.store.latest_change().await?;
+        let follower =
+            ChangeFollower::new(inner.store.clone(), inner.clock.clone(), inner.bus.clone());
+        let scheduler = Scheduler::new(
+            inner.store.clone(),
+            inner.provisioner.clone(),
+            inner.clock.clone(),
+            inner.bus.clone(),
+            inner.config.scheduler.clone(),
+            inner.new_work.clone(),
+        );
+        let stats = scheduler.stats();
+        let tasks = vec![
+            tokio::spawn(follower.run(from, shutdown.clone())),
+            tokio::spawn(scheduler.run(shutdown)),
+        ];
+        Ok(Background { stats, tasks })
+    }
+
+    /// Rings the bells after a local write: the scheduler looks for new work and the follower
+    /// reads the feed at once.
+    fn wrote(&self) {
+        self.inner.new_work.notify_one();
+        self.inner.bus.wrote();
+    }
+}

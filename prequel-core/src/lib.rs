@@ -1,0 +1,27 @@
+//! # prequel-core
+//!
+//! The engine behind Prequel: coding interviews on demand from chat. An interviewer's words
+//! (`schedule tomorrow 2pm 90m python`) become a [`Command`](command::Command); the [`Prequel`]
+//! facade records an [`Interview`](domain::Interview) and its create [`Operation`](domain::Operation)
+//! in an [`OperationStore`](store::OperationStore); the [`Scheduler`](scheduler::Scheduler) claims
+//! due operations exactly once and drives a [`Provisioner`](provision::Provisioner); every change
+//! comes back out as an [`Event`](events::Event) from the store's change feed.
+//!
+//! Frontends (Slack, Discord, the CLI, the web page) use the [`Prequel`] facade and nothing deeper.
+//! Time is injected through [`Clock`](clock::Clock) everywhere.
+#![deny(missing_docs)]
+
+pub mod clock;
+pub mod command;
+pub mod domain;
+pub mod events;
+mod facade;
+pub mod provision;
+pub mod scheduler;
+pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use facade::{
+    Background, BuildError, Outcome, Prequel, PrequelBuilder, PrequelConfig, PrequelError,
+};

@@ -1,0 +1,115 @@
+//! Making and unmaking interview instances: the [`Provisioner`] trait.
+//!
+//! Issue 3 adds the local code-server provisioner and issue 7 the ECS Fargate one; the scheduler
+//! only knows this trait.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+use crate::domain::{ChallengeId, InterviewId, InterviewState};
+
+/// What to provision for one interview.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceSpec {
+    /// The interview (and the idempotency key of every provisioner call).
+    pub interview_id: InterviewId,
+    /// Whose files go into the workspace.
+    pub challenge: ChallengeId,
+    /// When the instance will be destroyed (for display inside the instance, and cloud tags).
+    pub destroy_at: DateTime<Utc>,
+}
+
+/// A running instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// Where the candidate reaches it.
+    pub access_url: String,
+}
+
+/// What a provisioner knows about an interview's instance right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstanceStatus {
+    /// Nothing exists for this interview.
+    Absent,
+    /// Something exists but is not ready (starting, or half torn down).
+    Starting,
+    /// Ready at this URL.
+    Running(Instance),
+}
+
+/// What destroying produced.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Destroyed {
+    /// Where the candidate's work was archived, if there was anything to archive.
+    pub archive: Option<String>,
+}
+
+/// Where a provisioner reports how far it got: the stages become the interview's state
+/// (`initializing`, `configuring`, `destroying`) and the lines its operation's log.
+#[async_trait]
+pub trait Progress: Send + Sync {
+    /// The instance reached a stage.
+    async fn stage(&self, state: InterviewState);
+    /// A line for the operation's log (never a secret).
+    async fn log(&self, message: String);
+}
+
+/// Why a provisioner call failed.
+#[derive(Debug, Error)]
+#[error("{message}")]
+pub struct ProvisionError {
+    /// What went wrong, in words a person reads (shown on the failed interview).
+    pub message: String,
+    /// Whether trying again may help (a timeout, a busy API) or not (an unknown challenge).
+    pub retryable: bool,
+}
+
+impl ProvisionError {
+    /// A failure worth retrying.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            retryable: true,
+        }
+    }
+
+    /// A failure no retry will fix.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            retryable: false,
+        }
+    }
+}
+
+/// Makes and unmakes instances.
+///
+/// Contract (checked by the provisioner conformance cases):
+/// * Every method is **idempotent by interview id**: a create for an interview whose instance
+///   already runs returns that instance; a destroy of an absent instance succeeds. A claim can
+///   be retried after a crash, so the scheduler may call either twice.
+/// * `create` reports its stages through `progress` and returns only when the instance is ready.
+/// * `destroy` archives the candidate's work before tearing down, and waits for the archive.
+/// * Safe to call concurrently for different interviews.
+#[async_trait]
+pub trait Provisioner: Send + Sync + fmt::Debug {
+    /// Provisions the instance and waits until it is ready.
+    async fn create(
+        &self,
+        spec: &InstanceSpec,
+        progress: &dyn Progress,
+    ) -> Result<Instance, ProvisionError>;
+
+    /// Archives the work and tears the instance down.
+    async fn destroy(
+        &self,
+        interview: &InterviewId,
+        progress: &dyn Progress,
+    ) -> Result<Destroyed, ProvisionError>;
+
+    /// What exists for the interview now.
+    async fn status(&self, interview: &InterviewId) -> Result<InstanceStatus, ProvisionError>;
+}

@@ -1,0 +1,637 @@
+//! The scheduler: one loop per process that makes interviews start and end on time.
+//!
+//! It sleeps until the earliest of: the next create due (start minus lead time), the next
+//! destroy time, the next retry, the next lease expiry (a crashed worker's work to resume), the
+//! next destroy warning, and a poll cap (the safety net). It wakes at once when this process
+//! records new work. Every piece of work is claimed from the store with a lease, so any number of
+//! schedulers — in this process or others, on the same store — do each piece exactly once.
+//!
+//! A worker renews its lease while it works; if it loses the lease (it stalled and another
+//! process took over) it stops. A start missed by more than the grace period fails the interview
+//! with reason `missed` instead of running it late; a missed destroy simply runs at once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use rand::Rng;
+use tokio::sync::{Mutex, Notify, Semaphore, watch};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use crate::clock::Clock;
+use crate::domain::{
+    InterviewId, InterviewState, LogLine, Operation, OperationKind, OperationStatus, Platform,
+    Requester,
+};
+use crate::events::{Event, EventBus, SchedulerEvent, SchedulerEventKind};
+use crate::provision::{InstanceSpec, Progress, ProvisionError, Provisioner};
+use crate::store::{
+    Claimed, Completion, Lease, OperationStore, PageRequest, StoreError, StoreResult,
+};
+
+/// How the scheduler paces itself. `Default` gives the production values.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// This process's name in leases and logs (host and pid by default).
+    pub worker_name: String,
+    /// How long before the start a create is claimed, so the instance is active *at* the start.
+    pub lead_time: Duration,
+    /// How late a start may be before the interview is failed as `missed` instead of run late.
+    pub start_grace: Duration,
+    /// The longest the loop sleeps without looking at the store (the safety net).
+    pub poll_cap: Duration,
+    /// How long a claim lasts without renewal; renewed every third of it.
+    pub lease: Duration,
+    /// Claims an operation gets before it is failed for good.
+    pub max_attempts: u32,
+    /// First retry delay; doubled each attempt, with jitter.
+    pub retry_base: Duration,
+    /// Longest retry delay.
+    pub retry_cap: Duration,
+    /// How long before the destroy time the requester is warned.
+    pub warn_before: Duration,
+    /// Operations this process works on at once.
+    pub max_concurrent: usize,
+    /// Lines buffered before a log batch is written (also flushed at every stage and at the end).
+    pub log_batch: usize,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            worker_name: default_worker_name(),
+            lead_time: Duration::minutes(5),
+            start_grace: Duration::minutes(15),
+            poll_cap: Duration::seconds(30),
+            lease: Duration::seconds(60),
+            max_attempts: 4,
+            retry_base: Duration::seconds(15),
+            retry_cap: Duration::minutes(2),
+            warn_before: Duration::minutes(10),
+            max_concurrent: 32,
+            log_batch: 20,
+        }
+    }
+}
+
+fn default_worker_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "prequel".to_owned());
+    format!("{host}:{}", std::process::id())
+}
+
+/// The requester recorded on operations the scheduler starts by itself (time-up destroys).
+pub fn scheduler_requester() -> Requester {
+    Requester {
+        platform: Platform::Api,
+        user_id: "scheduler".to_owned(),
+        display_name: "Prequel scheduler".to_owned(),
+    }
+}
+
+/// Counters a benchmark or `/metrics` can read.
+#[derive(Debug, Default)]
+pub struct SchedulerStats {
+    /// Operations claimed by this scheduler.
+    pub claimed: AtomicU64,
+    /// Claims lost to another scheduler.
+    pub lost_races: AtomicU64,
+    /// Loop iterations.
+    pub ticks: AtomicU64,
+}
+
+/// The scheduler. Cheap to clone handles are not needed: run it once per process with
+/// [`Scheduler::run`].
+#[derive(Debug)]
+pub struct Scheduler {
+    store: Arc<dyn OperationStore>,
+    provisioner: Arc<dyn Provisioner>,
+    clock: Arc<dyn Clock>,
+    bus: EventBus,
+    config: SchedulerConfig,
+    new_work: Arc<Notify>,
+    stats: Arc<SchedulerStats>,
+}
+
+impl Scheduler {
+    /// A scheduler over these backends. `new_work` is rung by whoever records work in this
+    /// process (the facade) so the loop does not wait for its next wake-up time.
+    pub fn new(
+        store: Arc<dyn OperationStore>,
+        provisioner: Arc<dyn Provisioner>,
+        clock: Arc<dyn Clock>,
+        bus: EventBus,
+        config: SchedulerConfig,
+        new_work: Arc<Notify>,
+    ) -> Self {
+        Self {
+            store,
+            provisioner,
+            clock,
+            bus,
+            config,
+            new_work,
+            stats: Arc::new(SchedulerStats::default()),
+        }
+    }
+
+    /// The scheduler's counters.
+    pub fn stats(&self) -> Arc<SchedulerStats> {
+        self.stats.clone()
+    }
+
+    /// Runs until `shutdown` turns true, then stops claiming and waits for the work in hand.
+    ///
+    /// Work in hand at shutdown is abandoned, not finished: its lease expires and the next
+    /// scheduler resumes it (provisioners are idempotent), so a stop never waits minutes.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let this = Arc::new(self);
+        let permits = Arc::new(Semaphore::new(this.config.max_concurrent.max(1)));
+        let worker_done = Arc::new(Notify::new());
+        let mut workers = JoinSet::new();
+        this.note(
+            None,
+            SchedulerEventKind::Started,
+            format!("scheduler {} started", this.config.worker_name),
+        );
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            this.stats.ticks.fetch_add(1, Ordering::Relaxed);
+            let progress = match this.tick(&permits, &worker_done, &mut workers).await {
+                Ok(progress) => progress,
+                Err(err) => {
+                    tracing::warn!(error = %err, "scheduler pass failed; retrying");
+                    this.note(
+                        None,
+                        SchedulerEventKind::StoreError,
+                        format!("store error: {err}"),
+                    );
+                    false
+                }
+            };
+            while workers.try_join_next().is_some() {}
+            let deadline = this.next_wake(progress).await;
+            tokio::select! {
+                _ = this.clock.sleep_until(deadline) => {}
+                _ = this.new_work.notified() => {}
+                _ = worker_done.notified() => {}
+                _ = shutdown.wait_for(|stop| *stop) => break,
+            }
+        }
+        workers.abort_all();
+        while workers.join_next().await.is_some() {}
+        this.note(
+            None,
+            SchedulerEventKind::Stopped,
+            format!("scheduler {} stopped", this.config.worker_name),
+        );
+    }
+
+    /// When to look at the store next.
+    async fn next_wake(&self, made_progress: bool) -> DateTime<Utc> {
+        let now = self.clock.now();
+        let cap = now + self.config.poll_cap;
+        let next = match self.store.next_due(self.config.warn_before).await {
+            Ok(mut next) => {
+                // An expired lease is claimable from the millisecond after `lease_until`.
+                next.lease_expiry = next.lease_expiry.map(|t| t + Duration::milliseconds(1));
+                next.earliest().unwrap_or(cap).min(cap)
+            }
+            // The store is unreachable: try again soon, but not in a tight loop.
+            Err(_) => now + Duration::seconds(1),
+        };
+        // Work that is due but could not be taken (all permits busy, a destroy waiting for its
+        // create) would make the loop spin; without progress, look again after a short pause —
+        // a finishing worker rings `worker_done` sooner.
+        if !made_progress && next <= now {
+            now + Duration::milliseconds(250)
+        } else {
+            next
+        }
+    }
+
+    /// One pass: request due destroys, issue due warnings, claim due operations. Returns
+    /// whether anything was done.
+    async fn tick(
+        self: &Arc<Self>,
+        permits: &Arc<Semaphore>,
+        worker_done: &Arc<Notify>,
+        workers: &mut JoinSet<()>,
+    ) -> StoreResult<bool> {
+        let mut progress = false;
+        let now = self.clock.now();
+        progress |= self.request_due_destroys(now).await?;
+        progress |= self.issue_due_warnings(now).await?;
+
+        let mut page = PageRequest::first(100);
+        loop {
+            let due = self.store.due_operations(now, &page).await?;
+            let mut ops = due.items;
+            // Peers read the same due list at the same moment; taking it in a different order
+            // each makes them collide on fewer claims.
+            shuffle(&mut ops);
+            for op in ops {
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    return Ok(progress);
+                };
+                let lease_until = now + self.config.lease;
+                match self
+                    .store
+                    .claim(
+                        &op.id,
+                        op.version,
+                        &self.config.worker_name,
+                        lease_until,
+                        now,
+                    )
+                    .await?
+                {
+                    Some(claimed) => {
+                        progress = true;
+                        self.stats.claimed.fetch_add(1, Ordering::Relaxed);
+                        let this = self.clone();
+                        let done = worker_done.clone();
+                        let span = tracing::info_span!("operation", interview = %claimed.interview.id, kind = %claimed.operation.kind);
+                        workers.spawn(
+                            async move {
+                                this.work(claimed).await;
+                                drop(permit);
+                                done.notify_one();
+                            }
+                            .instrument(span),
+                        );
+                    }
+                    None => {
+                        self.stats.lost_races.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            match due.next {
+                Some(token) => page = PageRequest::after(100, token),
+                None => break,
+            }
+        }
+        Ok(progress)
+    }
+
+    async fn request_due_destroys(&self, now: DateTime<Utc>) -> StoreResult<bool> {
+        let mut progress = false;
+        let mut page = PageRequest::first(100);
+        loop {
+            let due = self.store.due_destroys(now, &page).await?;
+            for interview in due.items {
+                self.store
+                    .request_destroy(
+                        &interview.id,
+                        &scheduler_requester(),
+                        self.config.max_attempts,
+                        now,
+                    )
+                    .await?;
+                progress = true;
+                self.note(
+                    Some(interview.id.clone()),
+                    SchedulerEventKind::DestroyDue,
+                    format!(
+                        "interview {} reached its end time; destroying",
+                        interview.id
+                    ),
+                );
+            }
+            match due.next {
+                Some(token) => page = PageRequest::after(100, token),
+                None => break,
+            }
+        }
+        if progress {
+            self.bus.wrote();
+        }
+        Ok(progress)
+    }
+
+    async fn issue_due_warnings(&self, now: DateTime<Utc>) -> StoreResult<bool> {
+        let mut progress = false;
+        let mut page = PageRequest::first(100);
+        loop {
+            let due = self
+                .store
+                .due_warnings(now, self.config.warn_before, &page)
+                .await?;
+            for interview in due.items {
+                // `mark_warned` succeeds for one caller only; the feed carries the warning to
+                // every process's frontends.
+                progress |= self.store.mark_warned(&interview.id, now).await?.is_some();
+            }
+            match due.next {
+                Some(token) => page = PageRequest::after(100, token),
+                None => break,
+            }
+        }
+        if progress {
+            self.bus.wrote();
+        }
+        Ok(progress)
+    }
+
+    /// Does one claimed operation, renewing its lease meanwhile, and records how it ended.
+    async fn work(&self, claimed: Claimed) {
+        let Claimed {
+            operation,
+            interview,
+            lease,
+        } = claimed;
+        self.bus.wrote();
+        self.note(
+            Some(interview.id.clone()),
+            SchedulerEventKind::Claimed,
+            format!(
+                "{} of interview {} claimed (attempt {} of {})",
+                operation.kind, interview.id, operation.attempts, operation.max_attempts
+            ),
+        );
+        let progress = StoreProgress {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            bus: self.bus.clone(),
+            lease: lease.clone(),
+            buffer: Mutex::new(Vec::new()),
+            batch: self.config.log_batch,
+            track_state: !interview.state.is_terminal(),
+        };
+        let now = self.clock.now();
+        let result = match operation.kind {
+            OperationKind::Create if now > interview.start_at + self.config.start_grace => {
+                Some(Err(missed_start(now - interview.start_at)))
+            }
+            OperationKind::Create => {
+                let spec = InstanceSpec {
+                    interview_id: interview.id.clone(),
+                    challenge: interview.challenge.clone(),
+                    destroy_at: interview.destroy_at,
+                };
+                self.with_lease(&lease, async {
+                    progress
+                        .log(format!(
+                            "provisioning {} for interview {}",
+                            spec.challenge, spec.interview_id
+                        ))
+                        .await;
+                    self.provisioner
+                        .create(&spec, &progress)
+                        .await
+                        .map(|instance| Completion::Created {
+                            access_url: instance.access_url,
+                        })
+                })
+                .await
+            }
+            OperationKind::Destroy => {
+                self.with_lease(&lease, async {
+                    progress.stage(InterviewState::Destroying).await;
+                    progress
+                        .log(format!(
+                            "destroying the instance of interview {}",
+                            interview.id
+                        ))
+                        .await;
+                    self.provisioner
+                        .destroy(&interview.id, &progress)
+                        .await
+                        .map(|destroyed| Completion::Destroyed {
+                            archive: destroyed.archive,
+                        })
+                })
+                .await
+            }
+        };
+        let Some(result) = result else {
+            progress.flush().await;
+            self.lost(&interview.id);
+            return;
+        };
+        let outcome = self.finish(&operation, &lease, result, &progress).await;
+        progress.flush().await;
+        match outcome {
+            Ok(()) => {}
+            Err(StoreError::LeaseLost { .. }) => self.lost(&interview.id),
+            Err(err) => {
+                // The lease will expire and another attempt will record the outcome.
+                tracing::warn!(error = %err, "could not record the outcome; the operation will be resumed");
+            }
+        }
+        self.bus.wrote();
+    }
+
+    /// Runs `work` while renewing the lease; `None` if the lease was lost meanwhile.
+    async fn with_lease<T>(
+        &self,
+        lease: &Lease,
+        work: impl std::future::Future<Output = T>,
+    ) -> Option<T> {
+        let renew = async {
+            let mut lease = lease.clone();
+            loop {
+                let renew_at = lease.until - self.config.lease * 2 / 3;
+                self.clock.sleep_until(renew_at).await;
+                let now = self.clock.now();
+                match self
+                    .store
+                    .renew_lease(&lease, now + self.config.lease, now)
+                    .await
+                {
+                    Ok(renewed) => lease = renewed,
+                    Err(StoreError::LeaseLost { .. }) => return,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "renewing the lease failed; will try again");
+                        self.clock.sleep_until(now + Duration::seconds(1)).await;
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            out = work => Some(out),
+            () = renew => None,
+        }
+    }
+
+    async fn finish(
+        &self,
+        operation: &Operation,
+        lease: &Lease,
+        result: Result<Completion, ProvisionError>,
+        progress: &StoreProgress,
+    ) -> StoreResult<()> {
+        let now = self.clock.now();
+        match result {
+            Ok(completion) => {
+                progress.log(format!("{} completed", operation.kind)).await;
+                progress.flush().await;
+                self.store.complete(lease, completion, now).await?;
+            }
+            Err(err) if err.retryable => {
+                let delay = self.retry_delay(operation.attempts);
+                progress
+                    .log(format!(
+                        "attempt {} failed: {}",
+                        operation.attempts, err.message
+                    ))
+                    .await;
+                progress.flush().await;
+                let after = self
+                    .store
+                    .retry_later(lease, &err.message, now + delay, now)
+                    .await?;
+                if after.status == OperationStatus::Failed {
+                    self.failed(operation, &err.message);
+                } else {
+                    self.note(
+                        Some(operation.interview_id.clone()),
+                        SchedulerEventKind::Retrying,
+                        format!(
+                            "{} of interview {} failed ({}); retrying in {}s",
+                            operation.kind,
+                            operation.interview_id,
+                            err.message,
+                            delay.num_seconds()
+                        ),
+                    );
+                }
+            }
+            Err(err) => {
+                progress
+                    .log(format!("{} failed: {}", operation.kind, err.message))
+                    .await;
+                progress.flush().await;
+                self.store.fail(lease, &err.message, now).await?;
+                self.failed(operation, &err.message);
+            }
+        }
+        Ok(())
+    }
+
+    /// Exponential backoff with jitter: base·2^(attempt−1), capped, times a random 0.8–1.0.
+    fn retry_delay(&self, attempt: u32) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(20);
+        let raw = self.config.retry_base * 2_i32.pow(exponent);
+        let capped = raw.min(self.config.retry_cap);
+        let factor = rand::rng().random_range(0.8..=1.0);
+        Duration::milliseconds((capped.num_milliseconds() as f64 * factor) as i64)
+    }
+
+    fn failed(&self, operation: &Operation, reason: &str) {
+        self.note(
+            Some(operation.interview_id.clone()),
+            SchedulerEventKind::Failed,
+            format!(
+                "{} of interview {} failed: {reason}",
+                operation.kind, operation.interview_id
+            ),
+        );
+    }
+
+    fn lost(&self, interview: &InterviewId) {
+        tracing::warn!(%interview, "lease lost: another scheduler took this operation over");
+        self.note(
+            Some(interview.clone()),
+            SchedulerEventKind::LeaseLost,
+            format!("lost the lease on interview {interview}; another scheduler resumed it"),
+        );
+    }
+
+    fn note(&self, interview_id: Option<InterviewId>, kind: SchedulerEventKind, message: String) {
+        tracing::info!(
+            interview = interview_id.as_ref().map(|i| i.as_str()),
+            ?kind,
+            "{message}"
+        );
+        self.bus.publish(Event::Scheduler(SchedulerEvent {
+            at: self.clock.now(),
+            interview_id,
+            kind,
+            message,
+        }));
+    }
+}
+
+/// The failure of a create whose start passed more than the grace period ago (the process was
+/// down, or every worker was busy): never run an interview hours late.
+fn missed_start(late_by: Duration) -> ProvisionError {
+    ProvisionError::permanent(format!(
+        "missed: the start time passed {} minutes ago while no scheduler could run it",
+        late_by.num_minutes()
+    ))
+}
+
+fn shuffle<T>(items: &mut [T]) {
+    let mut rng = rand::rng();
+    for i in (1..items.len()).rev() {
+        items.swap(i, rng.random_range(0..=i));
+    }
+}
+
+/// Reports a worker's progress into the store: stages become interview states, log lines are
+/// buffered and written in batches.
+struct StoreProgress {
+    store: Arc<dyn OperationStore>,
+    clock: Arc<dyn Clock>,
+    bus: EventBus,
+    lease: Lease,
+    buffer: Mutex<Vec<LogLine>>,
+    batch: usize,
+    /// False when the interview is already terminal (a cleanup destroy of a failed interview):
+    /// its state must stay `failed`.
+    track_state: bool,
+}
+
+impl StoreProgress {
+    async fn flush(&self) {
+        let lines = std::mem::take(&mut *self.buffer.lock().await);
+        if lines.is_empty() {
+            return;
+        }
+        if let Err(err) = self
+            .store
+            .append_logs(&self.lease.operation_id, &lines, self.clock.now())
+            .await
+        {
+            tracing::warn!(error = %err, "could not write {} log lines", lines.len());
+        }
+        self.bus.wrote();
+    }
+}
+
+#[async_trait]
+impl Progress for StoreProgress {
+    async fn stage(&self, state: InterviewState) {
+        self.flush().await;
+        if !self.track_state {
+            return;
+        }
+        match self
+            .store
+            .record_progress(&self.lease, state, self.clock.now())
+            .await
+        {
+            Ok(_) => self.bus.wrote(),
+            Err(err) => tracing::warn!(error = %err, %state, "could not record the stage"),
+        }
+    }
+
+    async fn log(&self, message: String) {
+        tracing::info!(interview = %self.lease.interview_id, "{message}");
+        let full = {
+            let mut buffer = self.buffer.lock().await;
+            buffer.push(LogLine {
+                at: self.clock.now(),
+                message,
+            });
+            buffer.len() >= self.batch
+        };
+        if full {
+            self.flush().await;
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Test support shared by every backend and by downstream crates' tests (behind the `testkit`
+//! feature): the conformance suites each backend must pass and small helpers.
+
+pub mod provisioner;
+pub mod store_conformance;

@@ -1,0 +1,6 @@
+//! prequel-core's integration tests: one binary, one module per area.
+
+mod facade;
+mod grammar;
+mod scheduler;
+mod store;

@@ -11,6 +11,7 @@
 //! Time is injected through [`Clock`](clock::Clock) everywhere.
 #![deny(missing_docs)]
 
+pub mod challenge;
 pub mod clock;
 pub mod command;
 pub mod domain;

@@ -1,0 +1,11 @@
+-- 1. Top customers
+--
+-- The five customers who brought in the most revenue.
+--
+-- Columns:
+--   customer_id, name
+--   orders          how many revenue orders the customer placed
+--   revenue_cents   the customer's total revenue
+-- Order: revenue_cents, highest first; ties by customer_id.
+
+-- Write your query below: one SELECT statement (WITH … is welcome).

@@ -1,0 +1,12 @@
+-- 2. Monthly revenue with a running total
+--
+-- One row per calendar month that has at least one revenue order.
+--
+-- Columns:
+--   month                   'YYYY-MM'
+--   orders                  revenue orders placed in the month
+--   revenue_cents           the month's revenue
+--   running_revenue_cents   revenue of this month and every earlier month
+-- Order: month, oldest first.
+
+-- Write your query below: one SELECT statement (WITH … is welcome).

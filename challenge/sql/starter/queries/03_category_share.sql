@@ -1,0 +1,12 @@
+-- 3. Revenue share per category
+--
+-- Every product category, including categories that sold nothing.
+--
+-- Columns:
+--   category
+--   revenue_cents   the category's revenue (0 if it sold nothing)
+--   share_pct       the category's share of all revenue, in percent, rounded to 1 decimal
+--                   (e.g. 62.0, 16.9)
+-- Order: revenue_cents, highest first; ties by category A→Z.
+
+-- Write your query below: one SELECT statement (WITH … is welcome).

@@ -1,0 +1,15 @@
+-- 4. Time to second order
+--
+-- For every customer with at least two revenue orders: when they first ordered, when they
+-- ordered the second time, and how many days lay between the two. "First" and "second" are by
+-- ordered_at (order ids are NOT in time order); if two orders have the same ordered_at, the
+-- lower id comes first.
+--
+-- Columns:
+--   customer_id
+--   first_order_on    the date ('YYYY-MM-DD') of the first revenue order
+--   second_order_on   the date of the second revenue order
+--   days_between      whole days from the first date to the second (an integer, 0 if the same day)
+-- Order: days_between, smallest first; ties by customer_id.
+
+-- Write your query below: one SELECT statement (WITH … is welcome).

@@ -19,6 +19,7 @@ use hdrhistogram::Histogram;
 use prequel_core::clock::{Clock, SystemClock};
 use prequel_core::domain::{ChallengeId, InterviewId, InterviewLength, Platform, Requester};
 use prequel_core::scheduler::SchedulerConfig;
+use prequel_core::secrets::file::FileSecrets;
 use prequel_core::store::sqlite::SqliteStore;
 use prequel_core::store::{NewInterview, OperationStore};
 use prequel_core::testkit::provisioner::RecordingProvisioner;
@@ -70,6 +71,7 @@ async fn main() {
         let prequel = Prequel::builder()
             .store(store)
             .provisioner(Arc::new(provisioner.clone()))
+            .secrets(Arc::new(FileSecrets::open(dir.path().join("secrets")).unwrap()))
             .clock(clock.clone())
             .config(PrequelConfig {
                 scheduler: SchedulerConfig {

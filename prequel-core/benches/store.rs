@@ -83,6 +83,7 @@ async fn claim_and_complete(
                 &claimed.lease,
                 Completion::Created {
                     access_url: format!("https://{}.example.com", op.interview_id),
+                    challenge_checksum: None,
                 },
                 now,
             )

@@ -527,6 +527,10 @@ pub struct Interview {
     pub state: InterviewState,
     /// The instance's URL, once it has one.
     pub access_url: Option<String>,
+    /// The checksum (`sha256:…`) of the challenge bundle put into the workspace, once created.
+    pub challenge_checksum: Option<String>,
+    /// Where the candidate's work was archived, once destroyed.
+    pub archive: Option<String>,
     /// Why it failed or was cancelled, in words (`missed`, the provisioner's error, …).
     pub reason: Option<String>,
     /// When the 10-minute warning before the destroy time went out (at most once).

@@ -15,11 +15,13 @@ use tokio::task::JoinHandle;
 use crate::clock::{Clock, SystemClock};
 use crate::command::{self, Command, CommandError, InterviewRequest, ParseContext};
 use crate::domain::{
-    ChallengeId, Interview, InterviewId, InterviewLength, Operation, Requester, describe_minutes,
+    ChallengeId, Interview, InterviewId, InterviewLength, LogLine, Operation, OperationId,
+    Requester, SecretString, describe_minutes,
 };
 use crate::events::{ChangeFollower, Event, EventBus};
 use crate::provision::Provisioner;
-use crate::scheduler::{Scheduler, SchedulerConfig, SchedulerStats};
+use crate::scheduler::{Backends, Scheduler, SchedulerConfig, SchedulerStats};
+use crate::secrets::SecretStore;
 use crate::store::{
     DestroyRequested, InterviewScope, NewInterview, OperationStore, Page, PageRequest, StoreError,
 };
@@ -29,8 +31,13 @@ use crate::store::{
 pub enum Outcome {
     /// An interview was scheduled for later.
     Scheduled(Interview),
-    /// An interview is being provisioned now.
-    Created(Interview),
+    /// An interview is being provisioned now. The password is for the requester only.
+    Created {
+        /// The interview (state `scheduled` until the scheduler picks it up, at once).
+        interview: Interview,
+        /// The password the instance will require.
+        password: SecretString,
+    },
     /// The open interviews.
     List(Vec<Interview>),
     /// One interview and its operations.
@@ -46,9 +53,14 @@ pub enum Outcome {
     DestroyRequested(Interview),
     /// The interview now ends later.
     Extended(Interview),
-    /// Where to reach the interview (the password travels separately, by DM, from issue 3's
-    /// secret store).
-    Credentials(Interview),
+    /// Where to reach the interview and its password (for the requester only). The password is
+    /// `None` before the instance is first provisioned and after it is destroyed.
+    Credentials {
+        /// The interview (its `access_url` is set once active).
+        interview: Interview,
+        /// The password, while there is one.
+        password: Option<SecretString>,
+    },
     /// The challenges one can ask for.
     Challenges(Vec<ChallengeId>),
     /// The user's time zone (frontends that cannot read the platform's zone keep it).
@@ -72,6 +84,9 @@ pub enum PrequelError {
     /// The store failed; details are logged, not shown.
     #[error("store error: {0}")]
     Store(#[from] StoreError),
+    /// The secret store failed; details are logged, not shown.
+    #[error("secret store error: {0}")]
+    Secrets(String),
 }
 
 impl PrequelError {
@@ -86,6 +101,9 @@ impl PrequelError {
             Self::Store(StoreError::Conflict(message)) => message.clone(),
             Self::Store(_) => {
                 "Prequel could not reach its database; please try again in a minute".to_owned()
+            }
+            Self::Secrets(_) => {
+                "Prequel could not reach its secret store; please try again in a minute".to_owned()
             }
         }
     }
@@ -103,6 +121,7 @@ pub struct PrequelConfig {
 pub struct PrequelBuilder {
     store: Option<Arc<dyn OperationStore>>,
     provisioner: Option<Arc<dyn Provisioner>>,
+    secrets: Option<Arc<dyn SecretStore>>,
     clock: Option<Arc<dyn Clock>>,
     challenges: Vec<ChallengeId>,
     config: PrequelConfig,
@@ -126,6 +145,12 @@ impl PrequelBuilder {
     /// The provisioner (required).
     pub fn provisioner(mut self, provisioner: Arc<dyn Provisioner>) -> Self {
         self.provisioner = Some(provisioner);
+        self
+    }
+
+    /// The secret store for interview passwords (required).
+    pub fn secrets(mut self, secrets: Arc<dyn SecretStore>) -> Self {
+        self.secrets = Some(secrets);
         self
     }
 
@@ -156,6 +181,7 @@ impl PrequelBuilder {
             inner: Arc::new(Inner {
                 store: self.store.ok_or(BuildError::Missing("operation store"))?,
                 provisioner: self.provisioner.ok_or(BuildError::Missing("provisioner"))?,
+                secrets: self.secrets.ok_or(BuildError::Missing("secret store"))?,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 challenges,
                 config: self.config,
@@ -176,6 +202,7 @@ pub struct Prequel {
 struct Inner {
     store: Arc<dyn OperationStore>,
     provisioner: Arc<dyn Provisioner>,
+    secrets: Arc<dyn SecretStore>,
     clock: Arc<dyn Clock>,
     challenges: Vec<ChallengeId>,
     config: PrequelConfig,
@@ -250,11 +277,17 @@ impl Prequel {
         let store = &self.inner.store;
         let now = self.now();
         match command {
-            Command::Schedule(request) => self
-                .record(requester, request)
-                .await
-                .map(Outcome::Scheduled),
-            Command::Create(request) => self.record(requester, request).await.map(Outcome::Created),
+            Command::Schedule(request) => {
+                let (interview, _) = self.record(requester, request).await?;
+                Ok(Outcome::Scheduled(interview))
+            }
+            Command::Create(request) => {
+                let (interview, password) = self.record(requester, request).await?;
+                Ok(Outcome::Created {
+                    interview,
+                    password,
+                })
+            }
             Command::List => {
                 let page = store
                     .list_interviews(InterviewScope::Open, &PageRequest::first(100))
@@ -317,7 +350,16 @@ impl Prequel {
                         interview.requested_by.display_name
                     )));
                 }
-                Ok(Outcome::Credentials(interview))
+                let password = self
+                    .inner
+                    .secrets
+                    .existing_password(&id)
+                    .await
+                    .map_err(|err| PrequelError::Secrets(err.to_string()))?;
+                Ok(Outcome::Credentials {
+                    interview,
+                    password,
+                })
             }
             Command::Challenges => Ok(Outcome::Challenges(self.inner.challenges.clone())),
             Command::Tz(zone) => Ok(Outcome::TimeZone(zone)),
@@ -325,15 +367,24 @@ impl Prequel {
         }
     }
 
+    /// Records an interview and makes its password first, so a `now` answer can carry it (a
+    /// password left behind by a failed write opens nothing: ids are never reused).
     async fn record(
         &self,
         requester: &Requester,
         request: InterviewRequest,
-    ) -> Result<Interview, PrequelError> {
+    ) -> Result<(Interview, SecretString), PrequelError> {
         let now = self.now();
         let lead = self.inner.config.scheduler.lead_time;
+        let id = InterviewId::generate();
+        let password = self
+            .inner
+            .secrets
+            .password(&id)
+            .await
+            .map_err(|err| PrequelError::Secrets(err.to_string()))?;
         let new = NewInterview {
-            id: InterviewId::generate(),
+            id,
             challenge: request.challenge,
             candidate: request.candidate,
             requested_by: requester.clone(),
@@ -346,7 +397,7 @@ impl Prequel {
         let created = self.inner.store.create_interview(&new, now).await?;
         self.wrote();
         tracing::info!(interview = %created.interview.id, start = %created.interview.start_at, "interview recorded");
-        Ok(created.interview)
+        Ok((created.interview, password))
     }
 
     async fn extend(&self, id: &InterviewId, minutes: u32) -> Result<Outcome, PrequelError> {
@@ -379,6 +430,15 @@ impl Prequel {
         Ok(self.inner.store.operations_for(id).await?)
     }
 
+    /// An operation's log lines, one page at a time.
+    pub async fn logs(
+        &self,
+        operation: &OperationId,
+        page: &PageRequest,
+    ) -> Result<Page<LogLine>, PrequelError> {
+        Ok(self.inner.store.logs(operation, page).await?)
+    }
+
     /// Interviews, one page at a time.
     pub async fn list(
         &self,
@@ -400,10 +460,14 @@ impl Prequel {
         let from = inner.store.latest_change().await?;
         let follower =
             ChangeFollower::new(inner.store.clone(), inner.clock.clone(), inner.bus.clone());
+        self.sweep_orphans().await;
         let scheduler = Scheduler::new(
-            inner.store.clone(),
-            inner.provisioner.clone(),
-            inner.clock.clone(),
+            Backends {
+                store: inner.store.clone(),
+                provisioner: inner.provisioner.clone(),
+                secrets: inner.secrets.clone(),
+                clock: inner.clock.clone(),
+            },
             inner.bus.clone(),
             inner.config.scheduler.clone(),
             inner.new_work.clone(),
@@ -414,6 +478,42 @@ impl Prequel {
             tokio::spawn(scheduler.run(shutdown)),
         ];
         Ok(Background { stats, tasks })
+    }
+
+    /// Destroys instances whose interview is unknown or has ended (left by a crash between
+    /// tearing down and recording it, or by a store that was reset). Instances of live
+    /// interviews are left alone: their operations adopt them (provisioners are idempotent).
+    async fn sweep_orphans(&self) {
+        let inner = &self.inner;
+        let instances = match inner.provisioner.instances().await {
+            Ok(instances) => instances,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not list instances to sweep orphans");
+                return;
+            }
+        };
+        for id in instances {
+            let orphan = match inner.store.interview(&id).await {
+                Ok(None) => true,
+                Ok(Some(interview)) => {
+                    interview.state.is_terminal()
+                        && inner.store.operations_for(&id).await.is_ok_and(|ops| {
+                            ops.iter().all(|op| op.status.is_terminal())
+                        })
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not check instance {id}; leaving it");
+                    false
+                }
+            };
+            if orphan {
+                tracing::warn!(interview = %id, "destroying an orphan instance");
+                let progress = crate::provision::LogOnly;
+                if let Err(err) = inner.provisioner.destroy(&id, &progress).await {
+                    tracing::warn!(interview = %id, error = %err, "could not destroy an orphan instance");
+                }
+            }
+        }
     }
 
     /// Rings the bells after a local write: the scheduler looks for new work and the follower

@@ -19,6 +19,7 @@ pub mod events;
 mod facade;
 pub mod provision;
 pub mod scheduler;
+pub mod secrets;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;

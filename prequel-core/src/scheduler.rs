@@ -27,6 +27,7 @@ use crate::domain::{
 };
 use crate::events::{Event, EventBus, SchedulerEvent, SchedulerEventKind};
 use crate::provision::{InstanceSpec, Progress, ProvisionError, Provisioner};
+use crate::secrets::SecretStore;
 use crate::store::{
     Claimed, Completion, Lease, OperationStore, PageRequest, StoreError, StoreResult,
 };
@@ -107,6 +108,7 @@ pub struct SchedulerStats {
 pub struct Scheduler {
     store: Arc<dyn OperationStore>,
     provisioner: Arc<dyn Provisioner>,
+    secrets: Arc<dyn SecretStore>,
     clock: Arc<dyn Clock>,
     bus: EventBus,
     config: SchedulerConfig,
@@ -114,20 +116,38 @@ pub struct Scheduler {
     stats: Arc<SchedulerStats>,
 }
 
+/// The backends a scheduler drives.
+#[derive(Debug, Clone)]
+pub struct Backends {
+    /// Where the work is claimed from.
+    pub store: Arc<dyn OperationStore>,
+    /// What makes and unmakes instances.
+    pub provisioner: Arc<dyn Provisioner>,
+    /// Where interview passwords live.
+    pub secrets: Arc<dyn SecretStore>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+}
+
 impl Scheduler {
     /// A scheduler over these backends. `new_work` is rung by whoever records work in this
     /// process (the facade) so the loop does not wait for its next wake-up time.
     pub fn new(
-        store: Arc<dyn OperationStore>,
-        provisioner: Arc<dyn Provisioner>,
-        clock: Arc<dyn Clock>,
+        backends: Backends,
         bus: EventBus,
         config: SchedulerConfig,
         new_work: Arc<Notify>,
     ) -> Self {
+        let Backends {
+            store,
+            provisioner,
+            secrets,
+            clock,
+        } = backends;
         Self {
             store,
             provisioner,
+            secrets,
             clock,
             bus,
             config,
@@ -367,12 +387,16 @@ impl Scheduler {
                 Some(Err(missed_start(now - interview.start_at)))
             }
             OperationKind::Create => {
-                let spec = InstanceSpec {
-                    interview_id: interview.id.clone(),
-                    challenge: interview.challenge.clone(),
-                    destroy_at: interview.destroy_at,
-                };
                 self.with_lease(&lease, async {
+                    let password = self.secrets.password(&interview.id).await.map_err(|err| {
+                        ProvisionError::transient(format!("could not make the password: {err}"))
+                    })?;
+                    let spec = InstanceSpec {
+                        interview_id: interview.id.clone(),
+                        challenge: interview.challenge.clone(),
+                        destroy_at: interview.destroy_at,
+                        password,
+                    };
                     progress
                         .log(format!(
                             "provisioning {} for interview {}",
@@ -384,6 +408,7 @@ impl Scheduler {
                         .await
                         .map(|instance| Completion::Created {
                             access_url: instance.access_url,
+                            challenge_checksum: instance.challenge_checksum,
                         })
                 })
                 .await
@@ -470,6 +495,12 @@ impl Scheduler {
                 progress.log(format!("{} completed", operation.kind)).await;
                 progress.flush().await;
                 self.store.complete(lease, completion, now).await?;
+                if operation.kind == OperationKind::Destroy {
+                    // The instance is gone; its password opens nothing any more.
+                    if let Err(err) = self.secrets.forget(&operation.interview_id).await {
+                        tracing::warn!(error = %err, "could not delete the interview's password");
+                    }
+                }
             }
             Err(err) if err.retryable => {
                 let delay = self.retry_delay(operation.attempts);

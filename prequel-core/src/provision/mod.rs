@@ -3,23 +3,27 @@
 //! Issue 3 adds the local code-server provisioner and issue 7 the ECS Fargate one; the scheduler
 //! only knows this trait.
 
+
 use std::fmt;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use crate::domain::{ChallengeId, InterviewId, InterviewState};
+use crate::domain::{ChallengeId, InterviewId, InterviewState, SecretString};
 
 /// What to provision for one interview.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceSpec {
     /// The interview (and the idempotency key of every provisioner call).
     pub interview_id: InterviewId,
-    /// Whose files go into the workspace.
+    /// Whose starter files go into the workspace.
     pub challenge: ChallengeId,
     /// When the instance will be destroyed (for display inside the instance, and cloud tags).
     pub destroy_at: DateTime<Utc>,
+    /// The password the instance must require. It reaches the instance only (an environment
+    /// variable or a cloud secret), never its command line, a log line or a file others read.
+    pub password: SecretString,
 }
 
 /// A running instance.
@@ -27,6 +31,8 @@ pub struct InstanceSpec {
 pub struct Instance {
     /// Where the candidate reaches it.
     pub access_url: String,
+    /// The checksum of the challenge bundle put into its workspace (`sha256:…`), when known.
+    pub challenge_checksum: Option<String>,
 }
 
 /// What a provisioner knows about an interview's instance right now.
@@ -55,6 +61,22 @@ pub trait Progress: Send + Sync {
     async fn stage(&self, state: InterviewState);
     /// A line for the operation's log (never a secret).
     async fn log(&self, message: String);
+}
+
+/// Progress that goes to the tracing log only: for work done outside an operation (the orphan
+/// sweep at start), where there is no interview state to move.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogOnly;
+
+#[async_trait]
+impl Progress for LogOnly {
+    async fn stage(&self, state: InterviewState) {
+        tracing::info!(%state, "instance stage");
+    }
+
+    async fn log(&self, message: String) {
+        tracing::info!("{message}");
+    }
 }
 
 /// Why a provisioner call failed.
@@ -112,4 +134,9 @@ pub trait Provisioner: Send + Sync + fmt::Debug {
 
     /// What exists for the interview now.
     async fn status(&self, interview: &InterviewId) -> Result<InstanceStatus, ProvisionError>;
+
+    /// The interviews for which anything exists (running, starting or half torn down). At start
+    /// the engine destroys those whose interview is unknown or ended: no orphan survives a
+    /// crash.
+    async fn instances(&self) -> Result<Vec<InterviewId>, ProvisionError>;
 }

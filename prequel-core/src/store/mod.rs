@@ -119,6 +119,8 @@ pub enum Completion {
     Created {
         /// Where the candidate and interviewer reach the instance.
         access_url: String,
+        /// The checksum of the challenge bundle put into the workspace, when known.
+        challenge_checksum: Option<String>,
     },
     /// A destroy finished: the interview becomes `destroyed` (or stays `failed`/`cancelled` if it
     /// was already), and both records get their retention time.

@@ -48,7 +48,10 @@ use crate::domain::{
 
 /// Schema migrations, applied in order; migration `n` (1-based) brings `PRAGMA user_version`
 /// to `n`. Append only: a released migration is never edited.
-const MIGRATIONS: &[&str] = &[include_str!("sqlite/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("sqlite/0001_initial.sql"),
+    include_str!("sqlite/0002_checksum_and_archive.sql"),
+];
 
 /// How long a call waits (about) for another connection's write lock before giving up with
 /// [`StoreError::Backend`].
@@ -301,7 +304,7 @@ fn get_requester(row: &Row<'_>) -> rusqlite::Result<Requester> {
 
 const INTERVIEW_COLUMNS: &str = "id, challenge, candidate, requester_platform, requester_user_id, \
      requester_display_name, time_zone, start_at, length_minutes, destroy_at, state, access_url, \
-     reason, warned_at, created_at, updated_at, expires_at, version";
+     reason, warned_at, created_at, updated_at, expires_at, version, challenge_checksum, archive";
 
 fn interview_from_row(row: &Row<'_>) -> rusqlite::Result<Interview> {
     Ok(Interview {
@@ -319,6 +322,8 @@ fn interview_from_row(row: &Row<'_>) -> rusqlite::Result<Interview> {
         destroy_at: get_time(row, "destroy_at")?,
         state: get_parsed(row, "state", InterviewState::parse)?,
         access_url: row.get("access_url")?,
+        challenge_checksum: row.get("challenge_checksum")?,
+        archive: row.get("archive")?,
         reason: row.get("reason")?,
         warned_at: get_opt_time(row, "warned_at")?,
         created_at: get_time(row, "created_at")?,
@@ -461,6 +466,7 @@ macro_rules! interview_page_sql {
             "SELECT id, challenge, candidate, requester_platform, requester_user_id, ",
             "requester_display_name, time_zone, start_at, length_minutes, destroy_at, state, ",
             "access_url, reason, warned_at, created_at, updated_at, expires_at, version, ",
+            "challenge_checksum, archive, ",
             $key,
             " AS page_key, id AS page_id FROM interviews WHERE ",
             $where,
@@ -600,7 +606,7 @@ fn save_interview(
         .prepare_cached(
             "UPDATE interviews SET length_minutes = :length, destroy_at = :destroy_at, \
              state = :state, access_url = :access_url, reason = :reason, warned_at = :warned_at, \
-             updated_at = :updated_at, expires_at = :expires_at, version = :version \
+             challenge_checksum = :challenge_checksum, archive = :archive, updated_at = :updated_at, expires_at = :expires_at, version = :version \
              WHERE id = :id AND version = :read_version",
         )?
         .execute(named_params! {
@@ -610,6 +616,8 @@ fn save_interview(
             ":access_url": interview.access_url,
             ":reason": interview.reason,
             ":warned_at": interview.warned_at.map(ms),
+            ":challenge_checksum": interview.challenge_checksum,
+            ":archive": interview.archive,
             ":updated_at": ms(interview.updated_at),
             ":expires_at": interview.expires_at.map(ms),
             ":version": to_i64(interview.version),
@@ -876,6 +884,8 @@ fn create_interview(
         destroy_at: plus(start_at, new.length.as_duration()),
         state: InterviewState::Scheduled,
         access_url: None,
+        challenge_checksum: None,
+        archive: None,
         reason: None,
         warned_at: None,
         created_at: now,
@@ -1175,20 +1185,30 @@ fn complete(
     let mut operation = leased_operation(tx, lease)?;
     let mut interview = require_interview(tx, &operation.interview_id)?;
     match (operation.kind, completion) {
-        (OperationKind::Create, Completion::Created { access_url }) => {
+        (
+            OperationKind::Create,
+            Completion::Created {
+                access_url,
+                challenge_checksum,
+            },
+        ) => {
             operation.status = OperationStatus::Completed;
             operation.result = Some(access_url.clone());
             save_operation(tx, &mut operation, now)?;
             if !interview.state.is_terminal() {
                 interview.state = InterviewState::Active;
                 interview.access_url = Some(access_url);
+                interview.challenge_checksum = challenge_checksum;
             }
             release_waiting_destroy(tx, &interview.id, now)?;
         }
         (OperationKind::Destroy, Completion::Destroyed { archive }) => {
             operation.status = OperationStatus::Completed;
-            operation.result = archive;
+            operation.result.clone_from(&archive);
             save_operation(tx, &mut operation, now)?;
+            if archive.is_some() {
+                interview.archive = archive;
+            }
             if !matches!(
                 interview.state,
                 InterviewState::Failed | InterviewState::Cancelled

@@ -161,6 +161,7 @@ impl Provisioner for RecordingProvisioner {
         *state.creates.entry(spec.interview_id.clone()).or_default() += 1;
         Ok(Instance {
             access_url: format!("http://{}.test.invalid/", spec.interview_id),
+            challenge_checksum: Some(format!("sha256:test-{}", spec.challenge)),
         })
     }
 
@@ -183,9 +184,16 @@ impl Provisioner for RecordingProvisioner {
         Ok(if self.state().live.contains(interview) {
             InstanceStatus::Running(Instance {
                 access_url: format!("http://{interview}.test.invalid/"),
+                challenge_checksum: None,
             })
         } else {
             InstanceStatus::Absent
         })
+    }
+
+    async fn instances(&self) -> Result<Vec<InterviewId>, ProvisionError> {
+        let mut live: Vec<_> = self.state().live.iter().cloned().collect();
+        live.sort();
+        Ok(live)
     }
 }

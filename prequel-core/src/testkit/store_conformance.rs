@@ -303,6 +303,7 @@ async fn active_interview(
             &claimed.lease,
             Completion::Created {
                 access_url: format!("https://{}.interviews.example.com", interview.id),
+                challenge_checksum: Some(format!("sha256:{}", interview.challenge)),
             },
             now,
         )
@@ -372,6 +373,8 @@ pub async fn round_trip_keeps_every_field(harness: &dyn StoreHarness) {
         destroy_at: at(180),
         state: InterviewState::Scheduled,
         access_url: None,
+        challenge_checksum: None,
+        archive: None,
         reason: None,
         warned_at: None,
         created_at: T0,
@@ -442,6 +445,7 @@ pub async fn round_trip_keeps_every_field(harness: &dyn StoreHarness) {
             &claimed.lease,
             Completion::Created {
                 access_url: "https://ünïcode.example.com/?a=1&b=2".into(),
+                challenge_checksum: None,
             },
             T0 + secs(30),
         )
@@ -568,6 +572,7 @@ pub async fn only_due_work_is_claimable(harness: &dyn StoreHarness) {
             &claimed.lease,
             Completion::Created {
                 access_url: "https://a.example.com".into(),
+                challenge_checksum: None,
             },
             at(62),
         )
@@ -675,6 +680,7 @@ pub async fn expired_lease_can_be_reclaimed_and_old_holder_loses_it(harness: &dy
                 old,
                 Completion::Created {
                     access_url: "https://x".into(),
+                    challenge_checksum: None,
                 },
                 now,
             )
@@ -709,6 +715,7 @@ pub async fn expired_lease_can_be_reclaimed_and_old_holder_loses_it(harness: &dy
             &second.lease,
             Completion::Created {
                 access_url: "https://b.example.com".into(),
+                challenge_checksum: None,
             },
             now,
         )
@@ -746,6 +753,7 @@ pub async fn renewed_lease_keeps_other_claimers_out(harness: &dyn StoreHarness) 
             &renewed,
             Completion::Created {
                 access_url: "https://a.example.com".into(),
+                challenge_checksum: None,
             },
             at(16),
         )
@@ -782,6 +790,7 @@ pub async fn progress_and_completion_drive_the_interview_states(harness: &dyn St
             &claimed.lease,
             Completion::Created {
                 access_url: url.clone(),
+                challenge_checksum: Some("sha256:0123abcd".into()),
             },
             at(2),
         )
@@ -792,6 +801,11 @@ pub async fn progress_and_completion_drive_the_interview_states(harness: &dyn St
     let active = get_interview(&store, &interview.id).await;
     assert_eq!(active.state, InterviewState::Active);
     assert_eq!(active.access_url.as_deref(), Some(url.as_str()));
+    assert_eq!(
+        active.challenge_checksum.as_deref(),
+        Some("sha256:0123abcd"),
+        "the bundle's checksum is recorded on the interview"
+    );
     assert_eq!(active.expires_at, None);
     assert!(
         active.version > interview.version,
@@ -827,6 +841,11 @@ pub async fn progress_and_completion_drive_the_interview_states(harness: &dyn St
     assert_eq!(done.result.as_deref(), Some("archive/abc.tar.gz"));
     let destroyed = get_interview(&store, &interview.id).await;
     assert_eq!(destroyed.state, InterviewState::Destroyed);
+    assert_eq!(
+        destroyed.archive.as_deref(),
+        Some("archive/abc.tar.gz"),
+        "the archive's place is recorded on the interview"
+    );
     assert_eq!(destroyed.expires_at, Some(at(42) + DEFAULT_RETENTION));
 }
 
@@ -929,6 +948,7 @@ pub async fn crashed_last_attempt_is_failed_by_the_next_claim(harness: &dyn Stor
                 &crashed.lease,
                 Completion::Created {
                     access_url: "https://x".into(),
+                    challenge_checksum: None,
                 },
                 now,
             )
@@ -1180,6 +1200,7 @@ pub async fn destroy_waits_for_a_running_create_and_cancels_a_waiting_one(
             &create_lease,
             Completion::Created {
                 access_url: "https://a".into(),
+                challenge_checksum: None,
             },
             at(2),
         )
@@ -1233,6 +1254,7 @@ pub async fn destroy_waits_for_a_running_create_and_cancels_a_waiting_one(
                 &lease,
                 Completion::Created {
                     access_url: "https://x".into(),
+                    challenge_checksum: None,
                 },
                 at(7),
             )
@@ -1477,6 +1499,7 @@ pub async fn retention_is_set_only_on_terminal_records(harness: &dyn StoreHarnes
             &claimed.lease,
             Completion::Created {
                 access_url: "https://a".into(),
+                challenge_checksum: None,
             },
             now + secs(40),
         )
@@ -1886,6 +1909,7 @@ pub async fn change_feed_sees_every_change_once_in_order_across_handles(
         &claimed.lease,
         Completion::Created {
             access_url: "https://a".into(),
+            challenge_checksum: None,
         },
         at(3),
     )
@@ -2076,6 +2100,7 @@ pub async fn next_due_reports_the_earliest_times(harness: &dyn StoreHarness) {
             &claimed.lease,
             Completion::Created {
                 access_url: "https://a".into(),
+                challenge_checksum: None,
             },
             at(16),
         )

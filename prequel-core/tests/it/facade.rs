@@ -9,6 +9,7 @@ use prequel_core::clock::ManualClock;
 use prequel_core::domain::{ChallengeId, Interview, InterviewState, Platform, Requester};
 use prequel_core::store::sqlite::SqliteStore;
 use prequel_core::store::{InterviewScope, OperationStore, PageRequest};
+use prequel_core::secrets::file::FileSecrets;
 use prequel_core::testkit::provisioner::RecordingProvisioner;
 use prequel_core::{Outcome, Prequel, PrequelError};
 
@@ -44,6 +45,7 @@ fn fixture() -> Fixture {
     let prequel = Prequel::builder()
         .store(store.clone())
         .provisioner(Arc::new(RecordingProvisioner::new(Arc::new(clock.clone()))))
+        .secrets(Arc::new(FileSecrets::open(dir.path().join("secrets")).expect("secrets")))
         .clock(Arc::new(clock.clone()))
         .challenges(
             ["python", "sql", "javascript"]
@@ -230,10 +232,10 @@ async fn only_the_requester_may_see_credentials() {
     let f = fixture();
     let alice = person("U1", "Alice");
     let interview = f.schedule(&alice, "schedule tomorrow 2pm 90m python").await;
-    assert!(matches!(
-        f.run(&alice, &format!("creds {}", interview.id)).await,
-        Ok(Outcome::Credentials(_))
-    ));
+    match f.run(&alice, &format!("creds {}", interview.id)).await {
+        Ok(Outcome::Credentials { interview: shown, .. }) => assert_eq!(shown.id, interview.id),
+        other => panic!("no credentials: {other:?}"),
+    }
     let message = f
         .refusal(&person("U2", "Mallory"), &format!("creds {}", interview.id))
         .await;
@@ -271,7 +273,8 @@ async fn now_starts_at_the_current_time_and_is_due_at_once() {
     f.clock.advance(Duration::minutes(7));
     let alice = person("U1", "Alice");
     match f.run(&alice, "now 30m python").await {
-        Ok(Outcome::Created(interview)) => {
+        Ok(Outcome::Created { interview, password }) => {
+            assert_eq!(password.expose().len(), 34, "seven groups of four, joined by dashes");
             assert_eq!(interview.start_at, t0() + Duration::minutes(7));
             let operations = f
                 .prequel
@@ -316,6 +319,7 @@ async fn changes_made_by_another_process_reach_this_processs_subscribers() {
         .provisioner(Arc::new(RecordingProvisioner::new(Arc::new(
             f.clock.clone(),
         ))))
+        .secrets(Arc::new(FileSecrets::open(f._dir.path().join("secrets")).expect("secrets")))
         .clock(Arc::new(f.clock.clone()))
         .challenges(vec![ChallengeId::parse("python").expect("valid")])
         .build()

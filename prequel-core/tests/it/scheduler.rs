@@ -15,6 +15,8 @@ use prequel_core::domain::{
 };
 use prequel_core::events::{Event, SchedulerEventKind};
 use prequel_core::scheduler::SchedulerConfig;
+use prequel_core::secrets::SecretStore;
+use prequel_core::secrets::file::FileSecrets;
 use prequel_core::store::sqlite::SqliteStore;
 use prequel_core::store::{OperationStore, PageRequest};
 use prequel_core::testkit::provisioner::{Behaviour, RecordingProvisioner};
@@ -75,6 +77,9 @@ impl World {
         let prequel = Prequel::builder()
             .store(store.clone())
             .provisioner(Arc::new(self.provisioner.clone()))
+            .secrets(Arc::new(
+                FileSecrets::open(self._dir.path().join("secrets")).expect("secrets"),
+            ))
             .clock(Arc::new(self.clock.clone()))
             .challenges(vec![challenge()])
             .config(PrequelConfig { scheduler: config })
@@ -233,6 +238,7 @@ async fn interview_is_active_by_its_start_and_destroyed_at_its_end() {
     let mut world = World::new();
     let engine = world.engine(config("a"));
     world.start(engine).await;
+    let mut events = world.prequel(engine).subscribe();
     let start = t0() + Duration::hours(2);
     let interview = world.schedule(start, 90).await;
     assert_eq!(interview.state, InterviewState::Scheduled);
@@ -265,6 +271,13 @@ async fn interview_is_active_by_its_start_and_destroyed_at_its_end() {
         ("create", start - Duration::minutes(5))
     );
     assert!(active.access_url.is_some());
+    assert_eq!(active.challenge_checksum.as_deref(), Some("sha256:test-python"));
+    let secrets = FileSecrets::open(world._dir.path().join("secrets")).expect("secrets");
+    let password = secrets
+        .existing_password(&interview.id)
+        .await
+        .expect("read")
+        .expect("the instance got a password");
 
     // Not destroyed a second early; destroyed at the end, with the archive recorded.
     world
@@ -283,6 +296,19 @@ async fn interview_is_active_by_its_start_and_destroyed_at_its_end() {
     let destroyed = world
         .wait_for_state(&interview.id, InterviewState::Destroyed)
         .await;
+    assert_eq!(
+        secrets.existing_password(&interview.id).await.expect("read"),
+        None,
+        "the password is deleted with the instance"
+    );
+    // No event of the whole life carried the password.
+    let mut seen = 0;
+    while let Ok(event) = events.try_recv() {
+        seen += 1;
+        let json = serde_json::to_string(&event).expect("events serialise");
+        assert!(!json.contains(password.expose()), "password leaked in {json}");
+    }
+    assert!(seen > 5, "the life produced events ({seen})");
     let calls = world.provisioner.calls();
     assert_eq!(calls.len(), 2);
     assert_eq!(

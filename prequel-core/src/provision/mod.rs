@@ -3,6 +3,7 @@
 //! Issue 3 adds the local code-server provisioner and issue 7 the ECS Fargate one; the scheduler
 //! only knows this trait.
 
+pub mod local;
 
 use std::fmt;
 

@@ -2,4 +2,5 @@
 //! feature): the conformance suites each backend must pass and small helpers.
 
 pub mod provisioner;
+pub mod provisioner_conformance;
 pub mod store_conformance;

@@ -2,5 +2,6 @@
 
 mod facade;
 mod grammar;
+mod local_provisioner;
 mod scheduler;
 mod store;

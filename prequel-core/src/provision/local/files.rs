@@ -1,0 +1,329 @@
+//! Files of an instance: its folder layout, the record a later process reads, the settings and
+//! config code-server starts with, the starter files, and the archive of the candidate's work.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::net::IpAddr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use serde::{Deserialize, Serialize};
+
+use crate::challenge::BundleFile;
+
+/// The record's file name inside an instance folder.
+pub(super) const RECORD_FILE: &str = "instance.json";
+
+/// Where everything of one instance lives: `data_dir/instances/<interview id>/…`.
+#[derive(Debug, Clone)]
+pub(super) struct InstancePaths {
+    /// The instance folder (absolute).
+    pub root: PathBuf,
+    /// The candidate's workspace: the starter files, then their work. Archived at destroy.
+    pub workspace: PathBuf,
+    /// code-server's `--user-data-dir` (settings, state, session socket).
+    pub user_data: PathBuf,
+    /// code-server's `--extensions-dir`.
+    pub extensions: PathBuf,
+    /// code-server's `--config` file.
+    pub config: PathBuf,
+    /// code-server's stdout and stderr.
+    pub log: PathBuf,
+    /// The instance record.
+    pub record: PathBuf,
+    /// `HOME` and the XDG folders of the process.
+    pub home: PathBuf,
+}
+
+impl InstancePaths {
+    pub fn new(root: PathBuf) -> Self {
+        Self {
+            workspace: root.join("workspace"),
+            user_data: root.join("user-data"),
+            extensions: root.join("extensions"),
+            config: root.join("config.yaml"),
+            log: root.join("code-server.log"),
+            record: root.join(RECORD_FILE),
+            home: root.join("home"),
+            root,
+        }
+    }
+}
+
+/// What a later process needs to find a running instance again (after `prequel serve`
+/// restarts): written to `instance.json` when code-server is started, and again, with
+/// `ready: true`, once the instance is ready.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceRecord {
+    /// code-server's process id.
+    pub pid: u32,
+    /// Its process group (equal to `pid`: it is started as a group leader).
+    pub pgid: u32,
+    /// The address it listens on.
+    pub bind: IpAddr,
+    /// The port it listens on.
+    pub port: u16,
+    /// The checksum of the challenge bundle in the workspace (`sha256:…`).
+    pub checksum: String,
+    /// When the process was started.
+    pub started_at: DateTime<Utc>,
+    /// Whether the create finished: files in place and `/healthz` answered. A record that is not
+    /// ready belongs to a create that crashed or failed; such an instance is never adopted.
+    pub ready: bool,
+}
+
+/// Reads the record; `Ok(None)` when there is none (or it is unreadable, which a crash while
+/// writing cannot cause since it is replaced atomically, but a person editing it can).
+pub(super) fn read_record(paths: &InstancePaths) -> io::Result<Option<InstanceRecord>> {
+    match fs::read(&paths.record) {
+        Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// Replaces the record atomically (temp file, then rename), so a reader never sees half of it.
+pub(super) fn write_record(paths: &InstancePaths, record: &InstanceRecord) -> io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
+    let tmp = paths.root.join(format!(".{RECORD_FILE}.tmp"));
+    write_private(&tmp, &bytes)?;
+    fs::rename(&tmp, &paths.record)
+}
+
+/// A file only our user can read: the instance folder holds the candidate's work and logs.
+fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// VS Code settings for every instance (`user-data/User/settings.json`). Keys that code-server
+/// 4.100.3 (VS Code 1.100) does not know yet are harmless and take effect on newer versions.
+pub(super) fn user_settings() -> serde_json::Value {
+    serde_json::json!({
+        // No telemetry from an interview.
+        "telemetry.telemetryLevel": "off",
+        // No AI assistant in a coding interview: the chat pane, its command-centre button and
+        // agent mode. `chat.disableAIFeatures` exists from VS Code 1.104 on.
+        "chat.disableAIFeatures": true,
+        "chat.commandCenter.enabled": false,
+        "chat.agent.enabled": false,
+        "chat.mcp.enabled": false,
+        "chat.mcp.discovery.enabled": false,
+        "workbench.secondarySideBar.defaultVisibility": "hidden",
+        // The workspace holds our own starter files: no trust prompt, no restricted mode.
+        "security.workspace.trust.enabled": false,
+        // Open straight into the files: no welcome page, walkthroughs or tips.
+        "workbench.startupEditor": "none",
+        "workbench.welcomePage.walkthroughs.openOnInstall": false,
+        "workbench.tips.enabled": false,
+        "workbench.enableExperiments": false,
+        // Nothing that changes under the candidate's feet or pops up mid-interview.
+        "update.mode": "none",
+        "extensions.autoCheckUpdates": false,
+        "extensions.autoUpdate": false,
+        "extensions.ignoreRecommendations": true,
+    })
+}
+
+/// code-server's config file. It holds no password (that comes from `PASSWORD`) and no address
+/// (the command line sets it); it exists so code-server reads neither the operator's config
+/// nor writes a default one with a random password.
+const CONFIG_YAML: &str = "# Written by Prequel for one interview. The password comes from $PASSWORD;\n\
+# the address and folders are on the command line.\n\
+auth: password\n\
+cert: false\n";
+
+/// Creates the instance folder with its config and settings (the workspace stays empty).
+pub(super) fn prepare(paths: &InstancePaths) -> io::Result<()> {
+    // 0700: other users of the machine must not read the candidate's work or the logs.
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&paths.root)?;
+    for dir in [
+        &paths.workspace,
+        &paths.user_data.join("User"),
+        &paths.extensions,
+        &paths.home,
+    ] {
+        fs::create_dir_all(dir)?;
+    }
+    write_private(&paths.config, CONFIG_YAML.as_bytes())?;
+    let settings = serde_json::to_vec_pretty(&user_settings()).map_err(io::Error::other)?;
+    write_private(&paths.user_data.join("User/settings.json"), &settings)
+}
+
+/// Whether a bundle path stays below the folder it is written into. The challenge source
+/// guarantees it; checking again costs nothing and keeps a broken source from writing
+/// elsewhere.
+fn safe_relative(path: &str) -> Option<&Path> {
+    let path = Path::new(path);
+    (!path.as_os_str().is_empty() && path.components().all(|c| matches!(c, Component::Normal(_))))
+        .then_some(path)
+}
+
+/// Writes the starter files into the workspace, keeping their execute bit. Returns how many
+/// files and bytes were written.
+pub(super) fn write_starter(workspace: &Path, files: &[BundleFile]) -> io::Result<(usize, u64)> {
+    let mut bytes = 0;
+    for file in files {
+        let relative = safe_relative(&file.path).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unsafe path in the starter bundle: {:?}", file.path),
+            )
+        })?;
+        let target = workspace.join(relative);
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        fs::write(&target, &file.contents)?;
+        // Set explicitly rather than through `mode` at creation, which the umask would trim.
+        let mode = if file.executable { 0o755 } else { 0o644 };
+        fs::set_permissions(&target, fs::Permissions::from_mode(mode))?;
+        bytes += file.contents.len() as u64;
+    }
+    Ok((files.len(), bytes))
+}
+
+/// The first starter file missing from the workspace, if any.
+pub(super) fn missing_starter(workspace: &Path, files: &[BundleFile]) -> Option<String> {
+    files
+        .iter()
+        .find(|file| {
+            safe_relative(&file.path).is_none_or(|relative| !workspace.join(relative).is_file())
+        })
+        .map(|file| file.path.clone())
+}
+
+/// What an archive holds.
+#[derive(Debug, Clone)]
+pub(super) struct ArchiveSummary {
+    pub path: PathBuf,
+    pub files: usize,
+    pub bytes: u64,
+}
+
+/// Archives `workspace` to `archive` (`.tar.gz`, entries under `prefix/`): written to a temp name
+/// in the same folder, synced, then renamed, so a crash never leaves half an archive under the
+/// final name. An existing archive is replaced (a retried destroy archives the newest work).
+pub(super) fn archive_workspace(
+    workspace: &Path,
+    prefix: &str,
+    archive: &Path,
+) -> io::Result<ArchiveSummary> {
+    let folder = archive
+        .parent()
+        .ok_or_else(|| io::Error::other("archive path has no folder"))?;
+    fs::create_dir_all(folder)?;
+    let name = archive
+        .file_name()
+        .ok_or_else(|| io::Error::other("archive path has no file name"))?;
+    let tmp = folder.join(format!(
+        ".{}.{}.partial",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        let mut builder =
+            tar::Builder::new(GzEncoder::new(BufWriter::new(file), Compression::default()));
+        let mut summary = ArchiveSummary {
+            path: archive.to_owned(),
+            files: 0,
+            bytes: 0,
+        };
+        builder.append_dir(prefix, workspace)?;
+        append_tree(&mut builder, workspace, Path::new(prefix), &mut summary)?;
+        let file = builder
+            .into_inner()?
+            .finish()?
+            .into_inner()
+            .map_err(|err| err.into_error())?;
+        file.sync_all()?;
+        fs::rename(&tmp, archive)?;
+        // The rename is durable only once the folder is synced.
+        File::open(folder)?.sync_all()?;
+        Ok(summary)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Adds a folder's contents, without following symbolic links: a candidate's link to
+/// `/etc/shadow` is archived as a link, not as the file. Sockets and FIFOs are skipped.
+fn append_tree<W: Write>(
+    builder: &mut tar::Builder<W>,
+    dir: &Path,
+    prefix: &Path,
+    summary: &mut ArchiveSummary,
+) -> io::Result<()> {
+    let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|entry| entry.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let name = prefix.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            builder.append_dir(&name, &path)?;
+            append_tree(builder, &path, &name, summary)?;
+        } else if kind.is_file() {
+            let mut file = File::open(&path)?;
+            builder.append_file(&name, &mut file)?;
+            summary.files += 1;
+            summary.bytes += entry.metadata()?.len();
+        } else if kind.is_symlink() {
+            let target = fs::read_link(&path)?;
+            let mut header = tar::Header::new_gnu();
+            header.set_metadata(&fs::symlink_metadata(&path)?);
+            header.set_size(0);
+            builder.append_link(&mut header, &name, &target)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_relative_paths_may_be_written_into_a_workspace() {
+        for good in ["README.md", "src/main.py", "a/b/c.txt"] {
+            assert!(safe_relative(good).is_some(), "{good}");
+        }
+        for bad in ["", "..", "../x", "a/../../x", "/etc/passwd", "./a"] {
+            assert!(safe_relative(bad).is_none(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn a_failed_archive_leaves_neither_a_final_nor_a_temp_file() {
+        let dir = tempfile::tempdir().expect("temp");
+        let history = dir.path().join("history");
+        let archive = history.join("abcd.tar.gz");
+        let result = archive_workspace(&dir.path().join("missing"), "abcd", &archive);
+        assert!(result.is_err());
+        let left: Vec<_> = fs::read_dir(&history)
+            .expect("history exists")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+}

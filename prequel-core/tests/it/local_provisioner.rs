@@ -1,0 +1,874 @@
+//! The local code-server provisioner: the shared provisioner conformance suite against real
+//! code-server, plus what is particular to processes on this machine (the password's path, the
+//! login, the workspace, the archive, process groups, adoption after a restart, failed starts).
+//!
+//! code-server comes from `$PREQUEL_CODE_SERVER`, else wherever
+//! [`find_code_server`] finds it (PATH, `./.prequel/tools/code-server`). Without it the tests
+//! that need it print `SKIPPED: …` and pass, except under `CI=true`, where they fail. The tests
+//! of failed starts use a fake `code-server` script and always run. Every fixture kills, on
+//! drop, each process it started, even when the test fails.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use nix::errno::Errno;
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+use prequel_core::challenge::{ChallengeSource, DirChallenges};
+use prequel_core::domain::{ChallengeId, InterviewState};
+use prequel_core::provision::local::{
+    INSTANCE_ENV, LocalConfig, LocalProvisioner, find_code_server,
+};
+use prequel_core::provision::{InstanceStatus, Provisioner};
+use prequel_core::testkit::provisioner_conformance::{
+    ProvisionerFixture, ProvisionerHarness, RecordingProgress, create_ok, destroy_ok, spec,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Finding code-server, fixtures, cleanup
+// ---------------------------------------------------------------------------------------------
+
+/// The code-server to test with, or `None` (after saying so) when it is not installed outside
+/// CI.
+fn code_server() -> Option<PathBuf> {
+    static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
+    FOUND.get_or_init(locate_code_server).clone()
+}
+
+fn locate_code_server() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("PREQUEL_CODE_SERVER") {
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "PREQUEL_CODE_SERVER={} is not a file; run ./scripts/install-code-server",
+            path.display()
+        );
+        return Some(path);
+    }
+    // Where `./scripts/install-code-server` puts it when run from the repository root.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the crate is inside the workspace");
+    let data_dir = root.join(".prequel");
+    match find_code_server(None, &data_dir) {
+        Ok(path) => Some(path),
+        Err(missing) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!(
+                "CI=true needs code-server for these tests: {missing} (scripts/install-code-server)"
+            )
+        }
+        Err(missing) => {
+            // Loud: straight to the process's stderr, past the test harness's capture (which
+            // hides `eprintln!` of passing tests). Once per run.
+            let line = format!(
+                "SKIPPED: code-server not installed (run ./scripts/install-code-server): {missing}\n"
+            );
+            let _ = std::io::stderr().write_all(line.as_bytes());
+            None
+        }
+    }
+}
+
+fn repository_challenges() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../challenge")
+}
+
+fn python() -> ChallengeId {
+    ChallengeId::parse("python").expect("valid challenge id")
+}
+
+/// A provisioner on a fresh temp data folder. Dropping it kills every process any instance
+/// under that folder still runs (a failing test stops before its destroy).
+struct LocalFixture {
+    provisioner: Arc<LocalProvisioner>,
+    challenge: ChallengeId,
+    // Dropped after the processes are killed (fields drop after `Drop::drop`).
+    dir: tempfile::TempDir,
+}
+
+impl LocalFixture {
+    fn new(code_server: &Path) -> Self {
+        Self::with(code_server, &repository_challenges(), python(), |_| {})
+    }
+
+    fn with(
+        code_server: &Path,
+        challenges: &Path,
+        challenge: ChallengeId,
+        tweak: impl FnOnce(&mut LocalConfig),
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("temp data folder");
+        let mut config = LocalConfig::new(dir.path(), code_server);
+        config.stop_timeout = Duration::from_secs(5);
+        config.start_timeout = Duration::from_secs(30);
+        tweak(&mut config);
+        let provisioner = LocalProvisioner::new(config, Arc::new(DirChallenges::new(challenges)))
+            .expect("provisioner opens");
+        Self {
+            provisioner: Arc::new(provisioner),
+            challenge,
+            dir,
+        }
+    }
+
+    /// Another provisioner on the same data folder, as a restarted `prequel serve` would open.
+    fn reopen(&self, code_server: &Path) -> LocalProvisioner {
+        let mut config = LocalConfig::new(self.dir.path(), code_server);
+        config.stop_timeout = Duration::from_secs(5);
+        LocalProvisioner::new(
+            config,
+            Arc::new(DirChallenges::new(repository_challenges())),
+        )
+        .expect("provisioner reopens")
+    }
+}
+
+impl Drop for LocalFixture {
+    fn drop(&mut self) {
+        let instances = self.provisioner.config().data_dir.join("instances");
+        for (pid, pgid) in processes_under(&instances) {
+            kill_pid_and_group(pid, pgid, Signal::SIGKILL);
+        }
+    }
+}
+
+impl ProvisionerFixture for LocalFixture {
+    fn provisioner(&self) -> Arc<dyn Provisioner> {
+        self.provisioner.clone()
+    }
+
+    fn challenge(&self) -> ChallengeId {
+        self.challenge.clone()
+    }
+}
+
+struct LocalHarness;
+
+#[async_trait]
+impl ProvisionerHarness for LocalHarness {
+    async fn open(&self) -> Option<Box<dyn ProvisionerFixture>> {
+        Some(Box::new(LocalFixture::new(&code_server()?)))
+    }
+}
+
+mod conformance {
+    use super::LocalHarness;
+
+    prequel_core::provisioner_conformance_tests!(LocalHarness);
+}
+
+/// Running processes whose instance marker names a folder below `folder`, with their groups.
+fn processes_under(folder: &Path) -> Vec<(i32, i32)> {
+    let prefix = format!("{INSTANCE_ENV}={}", folder.display());
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let pid: i32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let after = &stat[stat.rfind(')')? + 1..];
+            let mut fields = after.split_whitespace();
+            let state = fields.next()?;
+            let pgid: i32 = fields.nth(1)?.parse().ok()?;
+            if state == "Z" {
+                return None;
+            }
+            let environ = fs::read(format!("/proc/{pid}/environ")).ok()?;
+            environ
+                .split(|&b| b == 0)
+                .any(|var| var.starts_with(prefix.as_bytes()))
+                .then_some((pid, pgid))
+        })
+        .collect()
+}
+
+fn kill_pid_and_group(pid: i32, pgid: i32, sig: Signal) {
+    let own = nix::unistd::getpgrp().as_raw();
+    if pgid > 1 && pgid != own {
+        let _ = signal::killpg(Pid::from_raw(pgid), sig);
+    }
+    if pid > 1 && pid != std::process::id() as i32 {
+        let _ = signal::kill(Pid::from_raw(pid), sig);
+    }
+}
+
+fn cmdline(pid: i32) -> String {
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|bytes| String::from_utf8_lossy(&bytes).replace('\0', " "))
+        .unwrap_or_default()
+}
+
+/// `host:port` of an `http://host:port/` URL.
+fn authority(url: &str) -> &str {
+    url.trim_start_matches("http://").trim_end_matches('/')
+}
+
+/// One HTTP/1.1 exchange over a plain socket (the request must say `Connection: close`).
+fn exchange(authority: &str, request: &str) -> String {
+    let mut stream = TcpStream::connect(authority).expect("connect to code-server");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream.write_all(request.as_bytes()).expect("send request");
+    let mut response = Vec::new();
+    // code-server may keep the socket open briefly after a short response; what arrived is
+    // enough.
+    let _ = stream.read_to_end(&mut response);
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+fn post_login(authority: &str, password: &str) -> String {
+    let body = format!("password={password}");
+    exchange(
+        authority,
+        &format!(
+            "POST /login HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+fn session_cookie(response: &str) -> Option<String> {
+    response.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        if !name.eq_ignore_ascii_case("set-cookie") {
+            return None;
+        }
+        let cookie = value.trim().split(';').next()?;
+        cookie
+            .starts_with("code-server-session=")
+            .then(|| cookie.to_owned())
+    })
+}
+
+/// A challenge folder with one challenge `tiny`: an executable script and a plain file in
+/// `starter/`, and `tests/` and `reference/` that must never reach a workspace.
+fn tiny_challenges() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp challenges");
+    let root = dir.path().join("tiny");
+    let write = |path: &str, text: &str| {
+        let path = root.join(path);
+        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        fs::write(&path, text).expect("write");
+    };
+    write(
+        "challenge.toml",
+        "id = \"tiny\"\ntitle = \"Tiny\"\nlanguage = \"python\"\ndescription = \"A test challenge.\"\ndefault_duration = \"30m\"\n",
+    );
+    write("starter/README.md", "# Tiny\n");
+    write("starter/bin/run.sh", "#!/bin/sh\necho run\n");
+    write("starter/src/main.py", "print('todo')\n");
+    write("tests/test_main.py", "assert secret\n");
+    write("reference/src/main.py", "print('solution')\n");
+    fs::set_permissions(
+        root.join("starter/bin/run.sh"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .expect("chmod");
+    dir
+}
+
+/// Every file below `dir`, as `/`-separated relative paths.
+fn files_below(dir: &Path) -> BTreeSet<String> {
+    fn walk(dir: &Path, base: &Path, out: &mut BTreeSet<String>) {
+        for entry in fs::read_dir(dir).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                walk(&path, base, out);
+            } else {
+                let relative = path.strip_prefix(base).expect("below base");
+                out.insert(relative.to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// A fake `code-server` (a shell script named like it) running `body`.
+fn fake_code_server(dir: &Path, body: &str) -> PathBuf {
+    let path = dir.join("code-server");
+    fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write fake");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod fake");
+    path
+}
+
+// ---------------------------------------------------------------------------------------------
+// With real code-server
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_password_is_in_no_command_line_file_or_log() {
+    let Some(cs) = code_server() else { return };
+    let fixture = LocalFixture::new(&cs);
+    let spec = spec(&fixture.challenge);
+    let password = spec.password.expose().to_owned();
+    create_ok(fixture.provisioner.as_ref(), &spec).await;
+    let root = fixture.provisioner.instance_dir(&spec.interview_id);
+    let processes = processes_under(&root);
+    assert!(
+        !processes.is_empty(),
+        "no process carries the instance marker"
+    );
+    let record = fixture
+        .provisioner
+        .record(&spec.interview_id)
+        .await
+        .expect("record")
+        .expect("a record exists");
+    let leader = cmdline(record.pid as i32);
+    assert!(
+        leader.contains("--auth password") && leader.contains("--config"),
+        "{leader}"
+    );
+    for (pid, _) in &processes {
+        assert!(
+            !cmdline(*pid).contains(&password),
+            "the password is on the command line of pid {pid}"
+        );
+    }
+    for file in files_below(&root) {
+        let bytes = fs::read(root.join(&file)).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(&password),
+            "the password is in {file}"
+        );
+    }
+    destroy_ok(fixture.provisioner.as_ref(), &spec.interview_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_with_the_right_password_sets_a_session_cookie_and_a_wrong_one_does_not() {
+    let Some(cs) = code_server() else { return };
+    let fixture = LocalFixture::new(&cs);
+    let spec = spec(&fixture.challenge);
+    let (instance, _) = create_ok(fixture.provisioner.as_ref(), &spec).await;
+    let host = authority(&instance.access_url).to_owned();
+    let password = spec.password.expose().to_owned();
+    let (wrong, right, anonymous, signed_in) = tokio::task::spawn_blocking(move || {
+        let wrong = post_login(&host, "not-the-password");
+        let right = post_login(&host, &password);
+        let get = |cookie: Option<&str>| {
+            let cookie = cookie
+                .map(|c| format!("Cookie: {c}\r\n"))
+                .unwrap_or_default();
+            exchange(
+                &host,
+                &format!("GET / HTTP/1.1\r\nHost: {host}\r\n{cookie}Connection: close\r\n\r\n"),
+            )
+        };
+        let anonymous = get(None);
+        let signed_in = session_cookie(&right).map(|cookie| get(Some(&cookie)));
+        (wrong, right, anonymous, signed_in)
+    })
+    .await
+    .expect("http exchanges");
+    assert_eq!(
+        session_cookie(&wrong),
+        None,
+        "a wrong password got a session"
+    );
+    assert!(right.starts_with("HTTP/1.1 302"), "{right}");
+    assert!(
+        session_cookie(&right).is_some(),
+        "no session cookie: {right}"
+    );
+    assert!(
+        anonymous.starts_with("HTTP/1.1 302") && anonymous.contains("login"),
+        "GET / without a session is not sent to the login page: {anonymous}"
+    );
+    // With the session, `/` opens the workspace instead of the login page.
+    let signed_in = signed_in.expect("signed in");
+    let workspace = fixture.provisioner.workspace_dir(&spec.interview_id);
+    assert!(
+        signed_in.starts_with("HTTP/1.1 302")
+            && signed_in.contains(&format!("Location: ./?folder={}", workspace.display())),
+        "{signed_in}"
+    );
+    destroy_ok(fixture.provisioner.as_ref(), &spec.interview_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workspace_holds_exactly_the_starter_files_with_their_modes() {
+    let Some(cs) = code_server() else { return };
+    let challenges = tiny_challenges();
+    let tiny = ChallengeId::parse("tiny").expect("id");
+    let fixture = LocalFixture::with(&cs, challenges.path(), tiny.clone(), |_| {});
+    let spec = spec(&tiny);
+    let (instance, _) = create_ok(fixture.provisioner.as_ref(), &spec).await;
+    let bundle = DirChallenges::new(challenges.path())
+        .starter_bundle(&tiny)
+        .await
+        .expect("bundle");
+    assert_eq!(instance.challenge_checksum, Some(bundle.checksum));
+    let workspace = fixture.provisioner.workspace_dir(&spec.interview_id);
+    let files = files_below(&workspace);
+    let expected: BTreeSet<String> = ["README.md", "bin/run.sh", "src/main.py"]
+        .map(String::from)
+        .into();
+    assert_eq!(files, expected);
+    assert!(
+        files
+            .iter()
+            .all(|f| !f.starts_with("tests/") && !f.starts_with("reference/"))
+    );
+    let mode = |path: &str| {
+        fs::metadata(workspace.join(path))
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("bin/run.sh"), 0o755);
+    assert_eq!(mode("README.md"), 0o644);
+
+    // The settings that keep the instance quiet and the operator's config out.
+    let root = fixture.provisioner.instance_dir(&spec.interview_id);
+    let settings: serde_json::Value = serde_json::from_slice(
+        &fs::read(root.join("user-data/User/settings.json")).expect("settings.json"),
+    )
+    .expect("settings are JSON");
+    assert_eq!(settings["telemetry.telemetryLevel"], "off");
+    assert_eq!(settings["chat.disableAIFeatures"], true);
+    assert_eq!(settings["security.workspace.trust.enabled"], false);
+    assert_eq!(settings["workbench.startupEditor"], "none");
+    destroy_ok(fixture.provisioner.as_ref(), &spec.interview_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_file_is_in_the_archive_after_destroy() {
+    let Some(cs) = code_server() else { return };
+    let fixture = LocalFixture::new(&cs);
+    let spec = spec(&fixture.challenge);
+    create_ok(fixture.provisioner.as_ref(), &spec).await;
+    let workspace = fixture.provisioner.workspace_dir(&spec.interview_id);
+    let starter = files_below(&workspace);
+    assert!(starter.contains("orders_report.py"), "{starter:?}");
+    fs::write(
+        workspace.join("orders_report.py"),
+        "# the candidate's answer\n",
+    )
+    .expect("edit");
+    fs::write(workspace.join("NOTES.md"), "thoughts\n").expect("new file");
+    std::os::unix::fs::symlink("/etc/hostname", workspace.join("link")).expect("symlink");
+
+    let destroyed = destroy_ok(fixture.provisioner.as_ref(), &spec.interview_id).await;
+    let archive = PathBuf::from(destroyed.archive.expect("an archive"));
+    assert_eq!(
+        archive,
+        fixture.provisioner.archive_path(&spec.interview_id)
+    );
+    let mut entries = std::collections::BTreeMap::new();
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(
+        fs::File::open(&archive).expect("open archive"),
+    ));
+    for entry in tar.entries().expect("entries") {
+        let mut entry = entry.expect("entry");
+        let path = entry.path().expect("path").to_string_lossy().into_owned();
+        let kind = entry.header().entry_type();
+        let mut text = String::new();
+        if kind.is_file() {
+            entry.read_to_string(&mut text).expect("read entry");
+        }
+        entries.insert(path, (kind, text));
+    }
+    let id = spec.interview_id.as_str();
+    assert_eq!(
+        entries
+            .get(&format!("{id}/orders_report.py"))
+            .map(|e| e.1.as_str()),
+        Some("# the candidate's answer\n")
+    );
+    assert_eq!(
+        entries.get(&format!("{id}/NOTES.md")).map(|e| e.1.as_str()),
+        Some("thoughts\n")
+    );
+    // A link is archived as a link, not as the file it points to.
+    assert!(
+        entries
+            .get(&format!("{id}/link"))
+            .is_some_and(|e| e.0.is_symlink())
+    );
+    for file in &starter {
+        assert!(
+            entries.contains_key(&format!("{id}/{file}")),
+            "{file} missing from the archive"
+        );
+    }
+    // Only the final archive is left: no temp file beside it.
+    let history: Vec<_> = fs::read_dir(archive.parent().expect("history"))
+        .expect("history")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(history, [archive.file_name().expect("name").to_owned()]);
+    assert!(
+        !fixture
+            .provisioner
+            .instance_dir(&spec.interview_id)
+            .exists()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destroy_stops_the_process_group_and_escaped_processes_and_closes_the_port() {
+    let Some(cs) = code_server() else { return };
+    let fixture = LocalFixture::new(&cs);
+    let spec = spec(&fixture.challenge);
+    let (instance, _) = create_ok(fixture.provisioner.as_ref(), &spec).await;
+    let record = fixture
+        .provisioner
+        .record(&spec.interview_id)
+        .await
+        .expect("record")
+        .expect("a record exists");
+    assert_eq!(record.pgid, record.pid, "code-server leads its own group");
+    let pgid = Pid::from_raw(record.pgid as i32);
+    assert_eq!(signal::killpg(pgid, None), Ok(()));
+    // What a candidate's `setsid nohup … &` would leave: another session and process group,
+    // but the instance's environment.
+    let root = fixture.provisioner.instance_dir(&spec.interview_id);
+    let mut escaped = std::process::Command::new("sleep")
+        .arg("300")
+        .env(INSTANCE_ENV, &root)
+        .process_group(0)
+        .spawn()
+        .expect("spawn an escaped process");
+    let escaped_pid = escaped.id();
+
+    destroy_ok(fixture.provisioner.as_ref(), &spec.interview_id).await;
+
+    // The leader is reaped by the provisioner, its children by init: allow a moment for that.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while signal::killpg(pgid, None) != Err(Errno::ESRCH) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        signal::killpg(pgid, None),
+        Err(Errno::ESRCH),
+        "the process group outlived destroy"
+    );
+    let status = escaped.wait().expect("wait for the escaped process");
+    assert!(
+        !status.success(),
+        "the escaped process was not stopped: {escaped_pid}"
+    );
+    assert!(
+        TcpStream::connect(authority(&instance.access_url)).is_err(),
+        "the port still accepts connections"
+    );
+    assert!(processes_under(&root).is_empty());
+    assert!(!root.exists(), "the instance folder is still there");
+    assert!(
+        fixture
+            .provisioner
+            .archive_path(&spec.interview_id)
+            .is_file()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_provisioner_adopts_a_live_instance_and_replaces_a_dead_one() {
+    let Some(cs) = code_server() else { return };
+    let fixture = LocalFixture::new(&cs);
+    let (live, dead) = (spec(&fixture.challenge), spec(&fixture.challenge));
+    let (live_instance, _) = create_ok(fixture.provisioner.as_ref(), &live).await;
+    create_ok(fixture.provisioner.as_ref(), &dead).await;
+    let record_of = |id| {
+        let provisioner = fixture.provisioner.clone();
+        async move {
+            provisioner
+                .record(id)
+                .await
+                .expect("record")
+                .expect("a record exists")
+        }
+    };
+    let live_record = record_of(&live.interview_id).await;
+    let dead_record = record_of(&dead.interview_id).await;
+    // A crash of one instance: its whole group dies at once.
+    signal::killpg(Pid::from_raw(dead_record.pgid as i32), Signal::SIGKILL).expect("kill group");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while signal::kill(Pid::from_raw(dead_record.pid as i32), None).is_ok()
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let restarted = fixture.reopen(&cs);
+    assert_eq!(
+        restarted.instances().await.expect("instances").len(),
+        2,
+        "both instance folders are listed"
+    );
+    assert_eq!(
+        restarted.status(&dead.interview_id).await.expect("status"),
+        InstanceStatus::Starting,
+        "a dead instance is not running"
+    );
+
+    let (adopted, progress) = create_ok(&restarted, &live).await;
+    assert_eq!(adopted, live_instance);
+    assert_eq!(progress.stages(), Vec::new(), "adoption restarts nothing");
+    assert_eq!(
+        record_of(&live.interview_id).await.pid,
+        live_record.pid,
+        "adoption kept the process"
+    );
+
+    let (replaced, progress) = create_ok(&restarted, &dead).await;
+    assert_eq!(
+        progress.stages(),
+        [InterviewState::Initializing, InterviewState::Configuring]
+    );
+    assert_ne!(record_of(&dead.interview_id).await.pid, dead_record.pid);
+    assert_eq!(
+        restarted.status(&dead.interview_id).await.expect("status"),
+        InstanceStatus::Running(replaced)
+    );
+    destroy_ok(&restarted, &live.interview_id).await;
+    destroy_ok(&restarted, &dead.interview_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_taken_at_start_is_retried_on_another_port() {
+    let Some(cs) = code_server() else { return };
+    let scripts = tempfile::tempdir().expect("temp");
+    let first_done = scripts.path().join("first-done");
+    // The first start fails the way code-server does when another process took its port; the
+    // next one is the real thing.
+    let fake = fake_code_server(
+        scripts.path(),
+        &format!(
+            "if [ ! -e '{flag}' ]; then touch '{flag}'; echo 'Error: listen EADDRINUSE: address already in use' >&2; exit 1; fi\nexec '{cs}' \"$@\"",
+            flag = first_done.display(),
+            cs = cs.display()
+        ),
+    );
+    let fixture = LocalFixture::with(&fake, &repository_challenges(), python(), |_| {});
+    let spec = spec(&fixture.challenge);
+    let (_, progress) = create_ok(fixture.provisioner.as_ref(), &spec).await;
+    let logs = progress.logs();
+    assert_eq!(
+        logs.iter().filter(|l| l.contains("trying another")).count(),
+        1,
+        "{logs:?}"
+    );
+    assert!(matches!(
+        fixture.provisioner.status(&spec.interview_id).await,
+        Ok(InstanceStatus::Running(_))
+    ));
+    destroy_ok(fixture.provisioner.as_ref(), &spec.interview_id).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failed starts, with a fake code-server (always run)
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_that_never_answers_times_out_retryably_and_leaves_no_process() {
+    let scripts = tempfile::tempdir().expect("temp");
+    let fake = fake_code_server(scripts.path(), "exec sleep 300");
+    let fixture = LocalFixture::with(&fake, &repository_challenges(), python(), |config| {
+        config.start_timeout = Duration::from_millis(800);
+    });
+    let spec = spec(&fixture.challenge);
+    let progress = RecordingProgress::default();
+    let err = fixture
+        .provisioner
+        .create(&spec, &progress)
+        .await
+        .expect_err("a silent code-server cannot be ready");
+    assert!(err.retryable, "{err}");
+    assert!(err.message.contains("/healthz"), "{err}");
+    let root = fixture.provisioner.instance_dir(&spec.interview_id);
+    assert!(
+        processes_under(&root).is_empty(),
+        "the failed start left processes"
+    );
+    // What is left (the folder and its log) is listed, so a cleanup destroy removes it.
+    assert_eq!(
+        fixture.provisioner.instances().await.expect("instances"),
+        std::slice::from_ref(&spec.interview_id)
+    );
+    assert_eq!(
+        fixture
+            .provisioner
+            .status(&spec.interview_id)
+            .await
+            .expect("status"),
+        InstanceStatus::Starting
+    );
+    destroy_ok(fixture.provisioner.as_ref(), &spec.interview_id).await;
+    assert!(!root.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_server_that_exits_at_once_fails_retryably_with_its_log() {
+    let scripts = tempfile::tempdir().expect("temp");
+    let fake = fake_code_server(
+        scripts.path(),
+        "echo 'boom: cannot load module' >&2\nexit 3",
+    );
+    let fixture = LocalFixture::with(&fake, &repository_challenges(), python(), |_| {});
+    let spec = spec(&fixture.challenge);
+    let err = fixture
+        .provisioner
+        .create(&spec, &RecordingProgress::default())
+        .await
+        .expect_err("an exiting code-server cannot be ready");
+    assert!(err.retryable, "{err}");
+    assert!(
+        err.message.contains("exit code 3") && err.message.contains("boom"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_clash_on_every_attempt_is_a_retryable_error() {
+    let scripts = tempfile::tempdir().expect("temp");
+    let fake = fake_code_server(
+        scripts.path(),
+        "echo 'Error: listen EADDRINUSE: address already in use' >&2\nexit 1",
+    );
+    let fixture = LocalFixture::with(&fake, &repository_challenges(), python(), |_| {});
+    let spec = spec(&fixture.challenge);
+    let progress = RecordingProgress::default();
+    let err = fixture
+        .provisioner
+        .create(&spec, &progress)
+        .await
+        .expect_err("no port can be bound");
+    assert!(err.retryable && err.message.contains("port"), "{err}");
+    assert_eq!(
+        progress
+            .logs()
+            .iter()
+            .filter(|l| l.contains("trying another"))
+            .count(),
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_password_reaches_code_server_through_its_environment() {
+    // The fake prints what it received; the test reads it from the instance log.
+    let scripts = tempfile::tempdir().expect("temp");
+    let fake = fake_code_server(
+        scripts.path(),
+        "echo \"args: $*\"\necho \"password: $PASSWORD\"\necho \"home: $HOME\"\nexit 7",
+    );
+    let fixture = LocalFixture::with(&fake, &repository_challenges(), python(), |_| {});
+    let spec = spec(&fixture.challenge);
+    let err = fixture
+        .provisioner
+        .create(&spec, &RecordingProgress::default())
+        .await
+        .expect_err("the fake exits");
+    assert!(err.message.contains("exit code 7"), "{err}");
+    let root = fixture.provisioner.instance_dir(&spec.interview_id);
+    let log = fs::read_to_string(root.join("code-server.log")).expect("log");
+    assert!(
+        log.contains(&format!("password: {}", spec.password.expose())),
+        "{log}"
+    );
+    let args = log
+        .lines()
+        .find(|l| l.starts_with("args: "))
+        .expect("args line");
+    assert!(!args.contains(spec.password.expose()));
+    for flag in [
+        "--auth password",
+        "--disable-telemetry",
+        "--disable-update-check",
+        "--disable-workspace-trust",
+        "--disable-getting-started-override",
+        "--user-data-dir",
+        "--extensions-dir",
+        "--config",
+        "--bind-addr 127.0.0.1:",
+    ] {
+        assert!(args.contains(flag), "{flag} missing from {args}");
+    }
+    assert!(log.contains(&format!("home: {}", root.join("home").display())));
+    // The error shown to people carries the log's end, but never the password (which only
+    // this fake prints).
+    assert!(!err.message.contains(spec.password.expose()), "{err}");
+    assert!(err.message.contains("[redacted]"), "{err}");
+}
+
+#[tokio::test]
+async fn find_code_server_names_where_it_looked_and_the_install_command() {
+    let data = tempfile::tempdir().expect("temp");
+    let missing = data.path().join("nowhere/code-server");
+    let err = find_code_server(Some(&missing), data.path()).expect_err("configured path missing");
+    let message = err.to_string();
+    assert!(
+        message.contains(&missing.display().to_string()),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "./scripts/install-code-server {}",
+            data.path().join("tools/code-server").display()
+        )),
+        "{message}"
+    );
+    let default = find_code_server(Some(&missing), Path::new("./.prequel")).expect_err("missing");
+    assert!(
+        default
+            .to_string()
+            .ends_with("install it with `./scripts/install-code-server`"),
+        "{default}"
+    );
+
+    let installed = data
+        .path()
+        .join("tools/code-server/node_modules/.bin/code-server");
+    fake_code_server(data.path(), "exit 0");
+    fs::create_dir_all(installed.parent().expect("parent")).expect("mkdir");
+    fs::rename(data.path().join("code-server"), &installed).expect("install fake");
+    assert_eq!(
+        find_code_server(Some(&installed), Path::new("/nonexistent")),
+        Ok(installed.clone())
+    );
+    match find_code_server(None, data.path()) {
+        // PATH comes before the data folder; on a machine with code-server on PATH that wins.
+        Ok(found) => assert!(found == installed || found.ends_with("code-server")),
+        Err(err) => panic!("installed code-server not found: {err}"),
+    }
+    let empty = tempfile::tempdir().expect("temp");
+    if let Err(err) = find_code_server(None, empty.path()) {
+        assert!(err.to_string().contains("on PATH"), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&empty.path().join("tools/code-server").display().to_string()),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_provisioner_without_code_server_refuses_to_open_naming_the_install_script() {
+    let data = tempfile::tempdir().expect("temp");
+    let config = LocalConfig::new(data.path(), data.path().join("missing/code-server"));
+    let err = LocalProvisioner::new(
+        config,
+        Arc::new(DirChallenges::new(repository_challenges())),
+    )
+    .expect_err("no code-server");
+    assert!(!err.retryable);
+    assert!(
+        err.message.contains("./scripts/install-code-server"),
+        "{err}"
+    );
+}

@@ -1,5 +1,5 @@
-//! The `prequel` binary: the command line today; the server (scheduler and chat frontends) joins
-//! it as `prequel serve`.
+//! The `prequel` binary: `prequel serve` (the scheduler and the JSON API), `prequel interview`
+//! (the command line client of a running server) and `prequel parse`.
 //!
 //! Thin on purpose: argument parsing and rendering live in [`cli`], everything else in
 //! `prequel-core`. `anyhow` is used only here at the edge.
@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 mod cli;
+mod config;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();

@@ -302,7 +302,11 @@ impl Prequel {
                     operations,
                 })
             }
-            Command::Cancel(id) => match store.cancel(&id, requester, now).await? {
+            Command::Cancel(id) => match store
+                .cancel(&id, requester, now)
+                .await
+                .map_err(|err| not_found_as(err, &id))?
+            {
                 Some(interview) => {
                     self.wrote();
                     Ok(Outcome::Cancelled(interview))
@@ -335,8 +339,7 @@ impl Prequel {
                     Ok(DestroyRequested::AlreadyFinished(interview)) => Err(PrequelError::Refused(
                         format!("interview `{id}` has already ended ({})", interview.state),
                     )),
-                    Err(StoreError::NotFound { .. }) => Err(PrequelError::NotFound(id)),
-                    Err(err) => Err(err.into()),
+                    Err(err) => Err(not_found_as(err, &id)),
                 }
             }
             Command::Extend { interview, minutes } => self.extend(&interview, minutes).await,
@@ -411,7 +414,12 @@ impl Prequel {
                 describe_minutes(total)
             ))
         })?;
-        let extended = self.inner.store.extend(id, length, self.now()).await?;
+        let extended = self
+            .inner
+            .store
+            .extend(id, length, self.now())
+            .await
+            .map_err(|err| not_found_as(err, id))?;
         self.wrote();
         Ok(Outcome::Extended(extended))
     }
@@ -497,9 +505,11 @@ impl Prequel {
                 Ok(None) => true,
                 Ok(Some(interview)) => {
                     interview.state.is_terminal()
-                        && inner.store.operations_for(&id).await.is_ok_and(|ops| {
-                            ops.iter().all(|op| op.status.is_terminal())
-                        })
+                        && inner
+                            .store
+                            .operations_for(&id)
+                            .await
+                            .is_ok_and(|ops| ops.iter().all(|op| op.status.is_terminal()))
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "could not check instance {id}; leaving it");
@@ -521,5 +531,14 @@ impl Prequel {
     fn wrote(&self) {
         self.inner.new_work.notify_one();
         self.inner.bus.wrote();
+    }
+}
+
+/// A store's "not found" for an interview the user named becomes the facade's own, whose message
+/// points to `list`; every other store error stays what it is.
+fn not_found_as(err: StoreError, id: &InterviewId) -> PrequelError {
+    match err {
+        StoreError::NotFound { .. } => PrequelError::NotFound(id.clone()),
+        other => PrequelError::Store(other),
     }
 }

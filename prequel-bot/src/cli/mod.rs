@@ -1,7 +1,7 @@
 //! The command line: one clap `Subcommand` variant per subcommand, each in its own module with
 //! its `Args` struct and a `run` function.
 //!
-//! To add a subcommand (`serve`, `interview`): add a module here, a variant to [`CliCommand`]
+//! To add a subcommand: add a module here, a variant to [`CliCommand`]
 //! with the module's `Args`, and a match arm in [`run`]. Exit codes: 0 success, 2 the input was
 //! refused (bad words, bad flags — clap uses 2 too), 1 anything else.
 
@@ -10,7 +10,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod interview;
 mod parse;
+mod serve;
 
 /// Prequel: coding interviews on demand from chat.
 ///
@@ -33,18 +35,40 @@ pub enum CliCommand {
     /// Reads the words as `/interview` would and prints one JSON object on stdout (exit 0), or
     /// `error: <what is wrong; a hint>` on stderr (exit 2). Nothing is scheduled or changed.
     Parse(parse::ParseArgs),
-    // `Serve(serve::ServeArgs)` and `Interview(interview::InterviewArgs)` go here.
+
+    /// Run the scheduler and the JSON API on this machine
+    ///
+    /// SQLite, local code-server instances, challenges from a folder and secrets in files, all
+    /// under one data dir. Prints `prequel serving on http://…` when ready; stops gracefully on
+    /// Ctrl-C or SIGTERM.
+    Serve(serve::ServeArgs),
+
+    /// Send the words to a running `prequel serve`, as `/interview` does in chat
+    ///
+    /// `now` waits until the instance is ready and prints its URL and password (stages go to
+    /// stderr). Exit 0 on success, 2 when the server refused the words (its one-line reason is on
+    /// stderr as `error: …`), 1 when the server could not be reached or failed.
+    Interview(interview::InterviewArgs),
 }
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         CliCommand::Parse(args) => parse::run(args),
+        CliCommand::Serve(args) => serve::run(args),
+        CliCommand::Interview(args) => interview::run(args),
     }
 }
 
 /// Exit code for input that was refused.
 const REFUSED: u8 = 2;
+
+/// Tells the person what went wrong that was not their input (no server, a server error), in
+/// one `error:` line, and gives exit code 1.
+pub(crate) fn fail(message: &str) -> anyhow::Result<ExitCode> {
+    writeln!(std::io::stderr().lock(), "error: {message}")?;
+    Ok(ExitCode::FAILURE)
+}
 
 /// Tells the person what was wrong with their input, in one `error:` line, and gives the exit
 /// code for it.

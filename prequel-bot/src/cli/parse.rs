@@ -48,18 +48,10 @@ fn parse_tz(text: &str) -> Result<Tz, String> {
     command::parse_zone(text).map_err(|error| error.user_message())
 }
 
-/// The system's zone, or UTC when it cannot be found or is not a known IANA name.
-fn system_zone() -> Tz {
-    iana_time_zone::get_timezone()
-        .ok()
-        .and_then(|name| command::parse_zone(&name).ok())
-        .unwrap_or(chrono_tz::UTC)
-}
-
 /// Runs `prequel parse`.
 pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
     let now = args.now.unwrap_or_else(|| SystemClock.now());
-    let zone = args.tz.unwrap_or_else(system_zone);
+    let zone = args.tz.unwrap_or_else(crate::config::system_zone);
     let challenges = match command::challenge_ids_in_dir(&args.challenges) {
         Ok(ids) => ids,
         Err(error) => {

@@ -1,3 +1,7 @@
-//! prequel-bot's integration tests: they run the built `prequel` binary. One module per area.
+//! prequel-bot's integration tests: they run the built `prequel` binary. One module per area;
+//! `support` starts servers and speaks raw HTTP to them, for these tests and the end-to-end ones.
 
+mod interview;
 mod parse;
+mod serve;
+mod support;

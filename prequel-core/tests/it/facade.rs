@@ -7,9 +7,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use chrono_tz::Tz;
 use prequel_core::clock::ManualClock;
 use prequel_core::domain::{ChallengeId, Interview, InterviewState, Platform, Requester};
+use prequel_core::secrets::file::FileSecrets;
 use prequel_core::store::sqlite::SqliteStore;
 use prequel_core::store::{InterviewScope, OperationStore, PageRequest};
-use prequel_core::secrets::file::FileSecrets;
 use prequel_core::testkit::provisioner::RecordingProvisioner;
 use prequel_core::{Outcome, Prequel, PrequelError};
 
@@ -45,7 +45,9 @@ fn fixture() -> Fixture {
     let prequel = Prequel::builder()
         .store(store.clone())
         .provisioner(Arc::new(RecordingProvisioner::new(Arc::new(clock.clone()))))
-        .secrets(Arc::new(FileSecrets::open(dir.path().join("secrets")).expect("secrets")))
+        .secrets(Arc::new(
+            FileSecrets::open(dir.path().join("secrets")).expect("secrets"),
+        ))
         .clock(Arc::new(clock.clone()))
         .challenges(
             ["python", "sql", "javascript"]
@@ -233,7 +235,9 @@ async fn only_the_requester_may_see_credentials() {
     let alice = person("U1", "Alice");
     let interview = f.schedule(&alice, "schedule tomorrow 2pm 90m python").await;
     match f.run(&alice, &format!("creds {}", interview.id)).await {
-        Ok(Outcome::Credentials { interview: shown, .. }) => assert_eq!(shown.id, interview.id),
+        Ok(Outcome::Credentials {
+            interview: shown, ..
+        }) => assert_eq!(shown.id, interview.id),
         other => panic!("no credentials: {other:?}"),
     }
     let message = f
@@ -273,8 +277,15 @@ async fn now_starts_at_the_current_time_and_is_due_at_once() {
     f.clock.advance(Duration::minutes(7));
     let alice = person("U1", "Alice");
     match f.run(&alice, "now 30m python").await {
-        Ok(Outcome::Created { interview, password }) => {
-            assert_eq!(password.expose().len(), 34, "seven groups of four, joined by dashes");
+        Ok(Outcome::Created {
+            interview,
+            password,
+        }) => {
+            assert_eq!(
+                password.expose().len(),
+                34,
+                "seven groups of four, joined by dashes"
+            );
             assert_eq!(interview.start_at, t0() + Duration::minutes(7));
             let operations = f
                 .prequel
@@ -319,7 +330,9 @@ async fn changes_made_by_another_process_reach_this_processs_subscribers() {
         .provisioner(Arc::new(RecordingProvisioner::new(Arc::new(
             f.clock.clone(),
         ))))
-        .secrets(Arc::new(FileSecrets::open(f._dir.path().join("secrets")).expect("secrets")))
+        .secrets(Arc::new(
+            FileSecrets::open(f._dir.path().join("secrets")).expect("secrets"),
+        ))
         .clock(Arc::new(f.clock.clone()))
         .challenges(vec![ChallengeId::parse("python").expect("valid")])
         .build()
@@ -356,4 +369,22 @@ async fn changes_made_by_another_process_reach_this_processs_subscribers() {
     assert_eq!(heard, interview);
     let _ = stop.send(true);
     background.join().await;
+}
+
+#[tokio::test]
+async fn every_command_naming_an_unknown_interview_gets_the_same_hint() {
+    let f = fixture();
+    let alice = person("U1", "Alice");
+    for verb in ["status", "cancel", "destroy", "creds"] {
+        let message = f.refusal(&alice, &format!("{verb} abcdefgh2345")).await;
+        assert_eq!(
+            message, "there is no interview `abcdefgh2345` (see `list` for yours)",
+            "{verb}"
+        );
+    }
+    let message = f.refusal(&alice, "extend abcdefgh2345 30m").await;
+    assert_eq!(
+        message,
+        "there is no interview `abcdefgh2345` (see `list` for yours)"
+    );
 }

@@ -1,0 +1,345 @@
+//! `prequel serve`: the scheduler and the JSON API on the embedded default (SQLite, local
+//! code-server instances, challenges from a folder, secrets in files).
+
+use std::io::{ErrorKind, IsTerminal as _, Write as _};
+use std::net::SocketAddr;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, ValueEnum};
+use prequel_core::challenge::{ChallengeSource as _, DirChallenges};
+use prequel_core::domain::{ChallengeId, SecretString};
+use prequel_core::provision::Provisioner;
+use prequel_core::provision::local::{LocalConfig, LocalProvisioner, find_code_server};
+use prequel_core::secrets::file::FileSecrets;
+use prequel_core::store::sqlite::SqliteStore;
+use prequel_core::{Prequel, PrequelConfig};
+use prequel_web::ApiState;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::watch;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{self, ServeConfig};
+
+/// Arguments of `prequel serve`. Settings are read with their own precedence (flag > variable >
+/// file > default), so these are plain strings and the variables are not clap's `env`.
+#[derive(Debug, Args)]
+#[command(after_long_help = AFTER_HELP)]
+pub struct ServeArgs {
+    /// A TOML file with any of the settings below (keys: data_dir, listen, challenges, tz,
+    /// code_server, instance_bind) [env: PREQUEL_CONFIG]
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Where the database, secrets, admin token and workspaces live [env: PREQUEL_DATA_DIR]
+    /// [default: ./.prequel]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<String>,
+
+    /// Where the API listens [env: PREQUEL_LISTEN] [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<String>,
+
+    /// The challenges folder; each sub-folder with a challenge.toml is a challenge
+    /// [env: PREQUEL_CHALLENGES] [default: ./challenge]
+    #[arg(long, value_name = "DIR")]
+    challenges: Option<String>,
+
+    /// The zone commands are read in when a request names none [env: PREQUEL_TZ]
+    /// [default: the system's zone, else UTC]
+    #[arg(long, value_name = "IANA")]
+    tz: Option<String>,
+
+    /// The code-server executable [env: PREQUEL_CODE_SERVER] [default: found in the data dir's
+    /// tools or on PATH]
+    #[arg(long, value_name = "PATH")]
+    code_server: Option<String>,
+
+    /// The address interview instances listen on [env: PREQUEL_INSTANCE_BIND]
+    /// [default: 127.0.0.1]
+    #[arg(long, value_name = "IP")]
+    instance_bind: Option<String>,
+
+    /// How log lines are written on stderr (filter them with RUST_LOG)
+    #[arg(long, value_enum, env = "PREQUEL_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+const AFTER_HELP: &str = "\
+Every setting comes from its flag, else its environment variable, else the config file, else
+the default; with nothing set, `prequel serve` runs from the repository as it is. Relative paths
+in the config file are relative to the file's folder.
+
+At the first start an admin token is written to <data dir>/admin-token (mode 0600); the API and
+`prequel interview` need it. The token itself is never logged.
+
+Ctrl-C or SIGTERM stops the server gracefully: the API and the scheduler stop, while
+running interview instances stay up. The next `prequel serve` on the same data dir adopts
+them and destroys each at its time.
+
+Example:
+  prequel serve --listen 127.0.0.1:9090 --tz Europe/Berlin";
+
+/// The log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// For people.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// What the log shows when `RUST_LOG` is not set.
+const DEFAULT_LOG_FILTER: &str =
+    "prequel=info,prequel_core=info,prequel_web=info,prequel_bot=info,tower_http=info";
+
+/// How long the scheduler may take to finish its current steps after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// The admin token's file in the data dir.
+const TOKEN_FILE: &str = "admin-token";
+
+/// Runs `prequel serve` until a shutdown signal.
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_tracing(args.log_format);
+    let flags = config::Flags {
+        config: args.config,
+        data_dir: args.data_dir,
+        listen: args.listen,
+        challenges: args.challenges,
+        tz: args.tz,
+        code_server: args.code_server,
+        instance_bind: args.instance_bind,
+    };
+    let config = match config::resolve(
+        &flags,
+        &|name| std::env::var(name).ok(),
+        config::system_zone(),
+    ) {
+        Ok(config) => config,
+        Err(error) => return super::refuse(&error.to_string()),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(config))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    // `try_init` fails only when a subscriber is already installed; the first one stays.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let prequel = build_engine(&config).await?;
+    let (admin_token, token_path) = admin_token(&config.data_dir)?;
+    // Bind before starting the engine: a second `prequel serve` on a taken port stops here,
+    // before its scheduler or start-up sweep could touch the first one's instances.
+    let listener = bind(config.listen).await?;
+    let signals = Signals::install()?;
+    let (stop, stopped) = watch::channel(false);
+    let background = prequel
+        .start(stopped)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot start the scheduler: {e}"))?;
+    let router = prequel_web::router(ApiState {
+        prequel,
+        admin_token,
+        default_zone: config.tz,
+    });
+    announce(listener.local_addr()?, &token_path)?;
+
+    axum::serve(listener, router)
+        .with_graceful_shutdown(signals.received())
+        .await
+        .context("the HTTP server failed")?;
+
+    tracing::info!("shutting down; running instances stay up and are adopted at the next start");
+    let _ = stop.send(true);
+    if tokio::time::timeout(SHUTDOWN_GRACE, background.join())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the scheduler did not stop within {SHUTDOWN_GRACE:?}; leaving it");
+    }
+    Ok(())
+}
+
+/// Opens the backends of the embedded default and builds the facade over them.
+async fn build_engine(config: &ServeConfig) -> anyhow::Result<Prequel> {
+    let data_dir = &config.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
+    let store = SqliteStore::open(&data_dir.join("prequel.sqlite3"))
+        .with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
+    let secrets = FileSecrets::open(data_dir.join("secrets"))
+        .with_context(|| format!("cannot open the secrets in {}", data_dir.display()))?;
+    let (challenges, ids) = load_challenges(&config.challenges).await?;
+    let provisioner = provisioner(config, challenges)?;
+    tracing::info!(challenges = ?ids.iter().map(ChallengeId::as_str).collect::<Vec<_>>(), "challenges loaded");
+    Prequel::builder()
+        .store(Arc::new(store))
+        .secrets(Arc::new(secrets))
+        .provisioner(provisioner)
+        .challenges(ids)
+        .config(PrequelConfig::default())
+        .build()
+        .context("cannot build the engine")
+}
+
+async fn load_challenges(dir: &Path) -> anyhow::Result<(Arc<DirChallenges>, Vec<ChallengeId>)> {
+    let challenges = DirChallenges::new(dir);
+    let manifests = challenges
+        .list()
+        .await
+        .with_context(|| format!("cannot load the challenges in {}", dir.display()))?;
+    if manifests.is_empty() {
+        bail!(
+            "no challenges found in {}: each challenge is a folder with a challenge.toml \
+             (choose the folder with --challenges or PREQUEL_CHALLENGES)",
+            dir.display()
+        );
+    }
+    let ids = manifests.into_iter().map(|manifest| manifest.id).collect();
+    Ok((Arc::new(challenges), ids))
+}
+
+/// The provisioner of local code-server instances; stops the start when code-server is missing
+/// (the error names where it looked and the command that installs it).
+fn provisioner(
+    config: &ServeConfig,
+    challenges: Arc<DirChallenges>,
+) -> anyhow::Result<Arc<dyn Provisioner>> {
+    let code_server = find_code_server(config.code_server.as_deref(), &config.data_dir)?;
+    tracing::info!(path = %code_server.display(), "code-server found");
+    let local = LocalConfig {
+        bind: config.instance_bind,
+        ..LocalConfig::new(&config.data_dir, code_server)
+    };
+    let provisioner =
+        LocalProvisioner::new(local, challenges).context("cannot start the local provisioner")?;
+    Ok(Arc::new(provisioner))
+}
+
+/// The admin token and its file: made at the first start (256 random bits, mode 0600), read
+/// back afterwards. The token itself never goes into a log line.
+fn admin_token(data_dir: &Path) -> anyhow::Result<(SecretString, PathBuf)> {
+    let path = data_dir.join(TOKEN_FILE);
+    let shown = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path);
+    match created {
+        Ok(mut file) => {
+            let token = new_token();
+            writeln!(file, "{}", token.expose())
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("cannot write the admin token to {}", shown.display()))?;
+            tracing::info!(path = %shown.display(), "admin token created");
+            Ok((token, shown))
+        }
+        // Made at an earlier start (or by a racing start, which wrote it the same way).
+        Err(error) if error.kind() == ErrorKind::AlreadyExists => {
+            Ok((read_token(&path, &shown)?, shown))
+        }
+        Err(error) => Err(error)
+            .with_context(|| format!("cannot create the admin token file {}", shown.display())),
+    }
+}
+
+fn read_token(path: &Path, shown: &Path) -> anyhow::Result<SecretString> {
+    let mode = std::fs::metadata(path)
+        .with_context(|| format!("cannot read the admin token file {}", shown.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        // Someone loosened it (a copy, a umask); tighten rather than serve with a readable key.
+        tracing::warn!(path = %shown.display(), "the admin token file was readable by others; setting it to 0600");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict {}", shown.display()))?;
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the admin token file {}", shown.display()))?;
+    let token = text.trim();
+    if token.len() < 32 {
+        bail!(
+            "the admin token in {} is empty or too short; delete the file and a new one is made at the next start",
+            shown.display()
+        );
+    }
+    Ok(SecretString::new(token))
+}
+
+/// 32 bytes from the OS-seeded CSPRNG, as 64 hex digits.
+fn new_token() -> SecretString {
+    use rand::Rng as _;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill(&mut bytes[..]);
+    SecretString::new(hex::encode(bytes))
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|error| match error.kind() {
+            ErrorKind::AddrInUse => anyhow::anyhow!(
+                "cannot listen on {addr}: the port is already in use (is another `prequel serve` \
+             running?); choose another with --listen or PREQUEL_LISTEN"
+            ),
+            _ => anyhow::anyhow!("cannot listen on {addr}: {error}"),
+        })
+}
+
+/// The one line that says the server is up, on stdout (scripts and tests wait for it).
+fn announce(addr: SocketAddr, token_path: &Path) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "prequel serving on http://{addr}  (admin token: {})",
+        token_path.display()
+    )?;
+    out.flush()?;
+    Ok(())
+}
+
+/// SIGINT and SIGTERM, registered before the server announces itself so that a signal sent
+/// right after the announcement still shuts down gracefully.
+struct Signals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+        })
+    }
+
+    async fn received(mut self) {
+        let name = tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        };
+        tracing::info!(signal = name, "shutdown requested");
+    }
+}

@@ -1,0 +1,430 @@
+//! The settings of `prequel serve`, and where each one came from.
+//!
+//! Every setting can come from a flag, an environment variable, the TOML config file or the
+//! default, in that order of precedence. A bad value is reported with the place it came from
+//! (`PREQUEL_LISTEN: "foo" is not an address like 127.0.0.1:8080`), so the person knows which of
+//! the four to fix.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use prequel_core::command::parse_zone;
+use serde::Deserialize;
+use thiserror::Error;
+
+/// What `prequel serve` runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServeConfig {
+    /// Where the database, secrets, admin token and instance workspaces live.
+    pub data_dir: PathBuf,
+    /// Where the HTTP API listens.
+    pub listen: SocketAddr,
+    /// The challenges folder: one sub-folder per challenge.
+    pub challenges: PathBuf,
+    /// The zone commands are read in when a request names none.
+    pub tz: Tz,
+    /// The `code-server` executable, when not found by the usual search.
+    pub code_server: Option<PathBuf>,
+    /// The address interview instances listen on.
+    pub instance_bind: IpAddr,
+}
+
+/// The settings given as flags (each `None` when the flag was not given).
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--data-dir`.
+    pub data_dir: Option<String>,
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--challenges`.
+    pub challenges: Option<String>,
+    /// `--tz`.
+    pub tz: Option<String>,
+    /// `--code-server`.
+    pub code_server: Option<String>,
+    /// `--instance-bind`.
+    pub instance_bind: Option<String>,
+}
+
+/// Where a value came from, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A command-line flag.
+    Flag(&'static str),
+    /// An environment variable.
+    Env(&'static str),
+    /// A key of the config file.
+    File {
+        /// The key.
+        key: &'static str,
+        /// The file.
+        path: PathBuf,
+    },
+    /// The built-in default.
+    Default,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Flag(flag) => f.write_str(flag),
+            Self::Env(var) => f.write_str(var),
+            Self::File { key, path } => write!(f, "`{key}` in {}", path.display()),
+            Self::Default => f.write_str("the default"),
+        }
+    }
+}
+
+/// Why the settings could not be read.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// A value is not what its setting needs.
+    #[error("{origin}: {value:?} {problem}")]
+    Invalid {
+        /// Where the value came from.
+        origin: Source,
+        /// The value as given.
+        value: String,
+        /// What is wrong, e.g. "is not an address like 127.0.0.1:8080".
+        problem: String,
+    },
+    /// The config file could not be read or is not valid TOML for these settings.
+    #[error("config file {}: {reason}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong (names the unknown key, the line, …).
+        reason: String,
+    },
+}
+
+/// The config file's keys; anything else is an error, so a typo is not silently ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    data_dir: Option<String>,
+    listen: Option<String>,
+    challenges: Option<String>,
+    tz: Option<String>,
+    code_server: Option<String>,
+    instance_bind: Option<String>,
+}
+
+/// The built-in defaults: everything on this machine, next to the working directory.
+pub const DEFAULT_DATA_DIR: &str = "./.prequel";
+/// Loopback only: the API holds the admin door, so exposing it is a deliberate choice.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The repository's challenges.
+pub const DEFAULT_CHALLENGES: &str = "./challenge";
+/// Instances on loopback by default, like the API.
+pub const DEFAULT_INSTANCE_BIND: &str = "127.0.0.1";
+
+/// The environment variable naming the config file.
+pub const CONFIG_ENV: &str = "PREQUEL_CONFIG";
+
+/// One setting's lookup: its flag, its environment variable and its file key.
+struct Setting {
+    flag: &'static str,
+    env: &'static str,
+    key: &'static str,
+}
+
+const DATA_DIR: Setting = Setting {
+    flag: "--data-dir",
+    env: "PREQUEL_DATA_DIR",
+    key: "data_dir",
+};
+const LISTEN: Setting = Setting {
+    flag: "--listen",
+    env: "PREQUEL_LISTEN",
+    key: "listen",
+};
+const CHALLENGES: Setting = Setting {
+    flag: "--challenges",
+    env: "PREQUEL_CHALLENGES",
+    key: "challenges",
+};
+const TZ: Setting = Setting {
+    flag: "--tz",
+    env: "PREQUEL_TZ",
+    key: "tz",
+};
+const CODE_SERVER: Setting = Setting {
+    flag: "--code-server",
+    env: "PREQUEL_CODE_SERVER",
+    key: "code_server",
+};
+const INSTANCE_BIND: Setting = Setting {
+    flag: "--instance-bind",
+    env: "PREQUEL_INSTANCE_BIND",
+    key: "instance_bind",
+};
+
+/// The system's zone, or UTC when it cannot be found or is not a known IANA name.
+pub fn system_zone() -> Tz {
+    iana_time_zone::get_timezone()
+        .ok()
+        .and_then(|name| parse_zone(&name).ok())
+        .unwrap_or(chrono_tz::UTC)
+}
+
+/// The settings from `flags`, the environment (`env` looks a variable up) and the config file,
+/// or the first bad value. `system_zone` is the default zone.
+pub fn resolve(
+    flags: &Flags,
+    env: &dyn Fn(&str) -> Option<String>,
+    system_zone: Tz,
+) -> Result<ServeConfig, ConfigError> {
+    // An empty variable counts as unset, as shells make `VAR= cmd` easy to type by accident.
+    let env = |name: &str| env(name).filter(|value| !value.trim().is_empty());
+    let config_path = flags
+        .config
+        .clone()
+        .or_else(|| env(CONFIG_ENV).map(PathBuf::from));
+    let file = match &config_path {
+        Some(path) => Some((read_file(path)?, path.as_path())),
+        None => None,
+    };
+    let lookup = |setting: &Setting,
+                  from_file: fn(&FileSettings) -> &Option<String>,
+                  flag: &Option<String>| {
+        if let Some(value) = flag {
+            return Some((value.clone(), Source::Flag(setting.flag)));
+        }
+        if let Some(value) = env(setting.env) {
+            return Some((value, Source::Env(setting.env)));
+        }
+        let (settings, path) = file.as_ref()?;
+        let value = from_file(settings).clone()?;
+        let source = Source::File {
+            key: setting.key,
+            path: path.to_path_buf(),
+        };
+        Some((value, source))
+    };
+
+    let data_dir = lookup(&DATA_DIR, |f| &f.data_dir, &flags.data_dir);
+    let listen = lookup(&LISTEN, |f| &f.listen, &flags.listen);
+    let challenges = lookup(&CHALLENGES, |f| &f.challenges, &flags.challenges);
+    let tz = lookup(&TZ, |f| &f.tz, &flags.tz);
+    let code_server = lookup(&CODE_SERVER, |f| &f.code_server, &flags.code_server);
+    let instance_bind = lookup(&INSTANCE_BIND, |f| &f.instance_bind, &flags.instance_bind);
+
+    Ok(ServeConfig {
+        data_dir: path_setting(data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+        listen: parse_or_default(listen, DEFAULT_LISTEN, parse_listen)?,
+        challenges: path_setting(challenges).unwrap_or_else(|| DEFAULT_CHALLENGES.into()),
+        tz: match tz {
+            Some(found) => parse_with(found, parse_tz)?,
+            None => system_zone,
+        },
+        code_server: path_setting(code_server),
+        instance_bind: parse_or_default(instance_bind, DEFAULT_INSTANCE_BIND, parse_ip)?,
+    })
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let error = |reason: String| ConfigError::File {
+        path: path.to_owned(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+    toml::from_str(&text).map_err(|e| {
+        // toml's Display is a multi-line snippet; one line with the line number reads better.
+        let line = e
+            .span()
+            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        let message = e.message().trim().to_owned();
+        error(match line {
+            Some(line) => format!("line {line}: {message}"),
+            None => message,
+        })
+    })
+}
+
+/// A path from the file is relative to the file's folder (so a config file can be used from
+/// any working directory); from a flag or the environment, to the working directory.
+fn path_setting(found: Option<(String, Source)>) -> Option<PathBuf> {
+    let (value, source) = found?;
+    let path = PathBuf::from(value);
+    match source {
+        Source::File { path: file, .. } if path.is_relative() => Some(
+            file.parent()
+                .map_or_else(|| path.clone(), |folder| folder.join(&path)),
+        ),
+        _ => Some(path),
+    }
+}
+
+fn parse_with<T>(
+    (value, source): (String, Source),
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T, ConfigError> {
+    parse(value.trim()).map_err(|problem| ConfigError::Invalid {
+        origin: source,
+        value,
+        problem,
+    })
+}
+
+fn parse_or_default<T>(
+    found: Option<(String, Source)>,
+    default: &str,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T, ConfigError> {
+    parse_with(
+        found.unwrap_or_else(|| (default.to_owned(), Source::Default)),
+        parse,
+    )
+}
+
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    text.parse()
+        .map_err(|_| "is not an address like 127.0.0.1:8080".to_owned())
+}
+
+fn parse_ip(text: &str) -> Result<IpAddr, String> {
+    text.parse()
+        .map_err(|_| "is not an IP address like 127.0.0.1 or 0.0.0.0".to_owned())
+}
+
+fn parse_tz(text: &str) -> Result<Tz, String> {
+    parse_zone(text).map_err(|_| "is not an IANA time zone like Europe/Berlin or UTC".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn resolve_with(flags: &Flags, env: &[(&str, &str)]) -> Result<ServeConfig, ConfigError> {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        resolve(
+            flags,
+            &|name| env.get(name).cloned(),
+            chrono_tz::Asia::Tokyo,
+        )
+    }
+
+    fn config_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("prequel.toml");
+        std::fs::write(&path, text).expect("write config");
+        (dir, path)
+    }
+
+    #[test]
+    fn nothing_given_means_the_defaults() {
+        let config = resolve_with(&Flags::default(), &[]).expect("valid");
+        assert_eq!(
+            config,
+            ServeConfig {
+                data_dir: "./.prequel".into(),
+                listen: "127.0.0.1:8080".parse().expect("addr"),
+                challenges: "./challenge".into(),
+                tz: chrono_tz::Asia::Tokyo,
+                code_server: None,
+                instance_bind: "127.0.0.1".parse().expect("ip"),
+            }
+        );
+    }
+
+    #[test]
+    fn a_flag_beats_the_environment_which_beats_the_file() {
+        let (_dir, path) = config_file(
+            "listen = \"127.0.0.1:1001\"\ntz = \"Europe/Berlin\"\ninstance_bind = \"0.0.0.0\"\n",
+        );
+        let flags = Flags {
+            config: Some(path),
+            listen: Some("127.0.0.1:3003".into()),
+            ..Flags::default()
+        };
+        let env = [
+            ("PREQUEL_LISTEN", "127.0.0.1:2002"),
+            ("PREQUEL_TZ", "America/New_York"),
+        ];
+        let config = resolve_with(&flags, &env).expect("valid");
+        assert_eq!(config.listen.port(), 3003);
+        assert_eq!(config.tz, chrono_tz::America::New_York);
+        assert_eq!(config.instance_bind.to_string(), "0.0.0.0");
+    }
+
+    #[test]
+    fn the_config_file_can_be_named_by_the_environment_and_its_paths_are_relative_to_it() {
+        let (dir, path) = config_file("data_dir = \"state\"\nchallenges = \"/srv/challenges\"\n");
+        let path = path.to_string_lossy().into_owned();
+        let config = resolve_with(&Flags::default(), &[("PREQUEL_CONFIG", &path)]).expect("valid");
+        assert_eq!(config.data_dir, dir.path().join("state"));
+        assert_eq!(config.challenges, PathBuf::from("/srv/challenges"));
+    }
+
+    #[test]
+    fn an_empty_variable_counts_as_unset() {
+        let config = resolve_with(&Flags::default(), &[("PREQUEL_LISTEN", "")]).expect("valid");
+        assert_eq!(config.listen.port(), 8080);
+    }
+
+    #[test]
+    fn a_bad_value_is_named_with_where_it_came_from() {
+        let err = resolve_with(&Flags::default(), &[("PREQUEL_LISTEN", "foo")]).expect_err("bad");
+        assert_eq!(
+            err.to_string(),
+            "PREQUEL_LISTEN: \"foo\" is not an address like 127.0.0.1:8080"
+        );
+
+        let flags = Flags {
+            tz: Some("Mars/Olympus".into()),
+            ..Flags::default()
+        };
+        let err = resolve_with(&flags, &[]).expect_err("bad");
+        assert_eq!(
+            err.to_string(),
+            "--tz: \"Mars/Olympus\" is not an IANA time zone like Europe/Berlin or UTC"
+        );
+
+        let (_dir, path) = config_file("instance_bind = \"localhost\"\n");
+        let flags = Flags {
+            config: Some(path.clone()),
+            ..Flags::default()
+        };
+        let err = resolve_with(&flags, &[]).expect_err("bad");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "`instance_bind` in {}: \"localhost\" is not an IP address like 127.0.0.1 or 0.0.0.0",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_files_are_errors() {
+        let (_dir, path) = config_file("listen = \"127.0.0.1:8080\"\nlisten_port = 9\n");
+        let flags = Flags {
+            config: Some(path),
+            ..Flags::default()
+        };
+        let err = resolve_with(&flags, &[])
+            .expect_err("unknown key")
+            .to_string();
+        assert!(err.contains("line 2: unknown field `listen_port`"), "{err}");
+
+        let flags = Flags {
+            config: Some("/nowhere/prequel.toml".into()),
+            ..Flags::default()
+        };
+        let err = resolve_with(&flags, &[]).expect_err("missing").to_string();
+        assert!(
+            err.starts_with("config file /nowhere/prequel.toml: "),
+            "{err}"
+        );
+    }
+}

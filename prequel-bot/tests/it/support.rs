@@ -1,0 +1,309 @@
+//! Helpers for tests that run `prequel serve`: a server on a free loopback port that is stopped
+//! when dropped, a raw HTTP client (so malformed requests can be sent as they are), and the
+//! rule for tests that need code-server.
+
+#![allow(dead_code)] // Each helper is used by some test binary module, not necessarily all.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// The variables `prequel` reads; cleared for every run so the caller's shell cannot leak in.
+const PREQUEL_VARS: &[&str] = &[
+    "PREQUEL_CONFIG",
+    "PREQUEL_DATA_DIR",
+    "PREQUEL_LISTEN",
+    "PREQUEL_CHALLENGES",
+    "PREQUEL_TZ",
+    "PREQUEL_CODE_SERVER",
+    "PREQUEL_INSTANCE_BIND",
+    "PREQUEL_LOG_FORMAT",
+    "PREQUEL_SERVER",
+    "PREQUEL_TOKEN",
+    "RUST_LOG",
+];
+
+/// `prequel` with none of its variables set from outside.
+pub fn prequel() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_prequel"));
+    for var in PREQUEL_VARS {
+        command.env_remove(var);
+    }
+    command.stdin(Stdio::null());
+    command
+}
+
+/// Writes straight to the process's stderr: the test harness captures `eprintln!` of passing
+/// tests, and a skip must be seen.
+pub fn loud(message: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{message}");
+}
+
+/// The code-server executable from `PREQUEL_CODE_SERVER`. When it is not set: outside CI the
+/// test prints a loud `SKIPPED:` line and gets `None`; under `CI=true` the test fails, because
+/// CI must run every test (`./scripts/install-code-server` prints the path to export).
+pub fn code_server(test: &str) -> Option<PathBuf> {
+    match std::env::var_os("PREQUEL_CODE_SERVER").filter(|v| !v.is_empty()) {
+        Some(path) => Some(PathBuf::from(path)),
+        None if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
+            "{test} needs code-server: set PREQUEL_CODE_SERVER (see ./scripts/install-code-server)"
+        ),
+        None => {
+            loud(&format!(
+                "SKIPPED: {test}: code-server is not available; \
+                 export PREQUEL_CODE_SERVER=\"$(./scripts/install-code-server)\" to run it"
+            ));
+            None
+        }
+    }
+}
+
+/// A challenges folder with one valid challenge, `python`.
+pub fn challenges() -> std::io::Result<TempDir> {
+    let dir = tempfile::tempdir()?;
+    write_challenges(dir.path())?;
+    Ok(dir)
+}
+
+/// Writes one valid challenge, `python`, into `dir`.
+pub fn write_challenges(dir: &Path) -> std::io::Result<()> {
+    let python = dir.join("python");
+    std::fs::create_dir_all(python.join("starter"))?;
+    std::fs::write(
+        python.join("challenge.toml"),
+        "id = \"python\"\ntitle = \"Test\"\nlanguage = \"python\"\n\
+         description = \"A test challenge.\"\ndefault_duration = \"1h\"\n",
+    )?;
+    std::fs::write(python.join("starter/main.py"), "print('hello')\n")
+}
+
+/// How to start a server.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The code-server executable.
+    pub code_server: PathBuf,
+    /// The challenges folder (default: a temporary one with `python`, see [`challenges`]).
+    pub challenges: Option<PathBuf>,
+    /// The data dir (default: a fresh temporary one).
+    pub data_dir: Option<PathBuf>,
+    /// More arguments after `serve`.
+    pub args: Vec<String>,
+    /// More environment variables.
+    pub env: Vec<(String, String)>,
+}
+
+impl ServeOptions {
+    /// The defaults with this code-server.
+    pub fn new(code_server: impl Into<PathBuf>) -> Self {
+        Self {
+            code_server: code_server.into(),
+            challenges: None,
+            data_dir: None,
+            args: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+}
+
+/// A running `prequel serve`, stopped (SIGTERM, then SIGKILL) when dropped.
+#[derive(Debug)]
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// Its data dir (holds `admin-token`).
+    pub data_dir: PathBuf,
+    stdout: PathBuf,
+    stderr: PathBuf,
+    _temp: TempDir,
+}
+
+/// How long a server may take to say it is serving and answer `/healthz`.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Server {
+    /// Starts `prequel serve` on a free loopback port (`--listen 127.0.0.1:0`; the port is read
+    /// from its `prequel serving on …` line, so no other process can take it in between) and
+    /// waits until `/healthz` answers.
+    pub fn start(options: ServeOptions) -> Result<Self, String> {
+        let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let data_dir = options
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| temp.path().join("data"));
+        let challenges = match &options.challenges {
+            Some(dir) => dir.clone(),
+            None => {
+                let dir = temp.path().join("challenge");
+                write_challenges(&dir).map_err(|e| e.to_string())?;
+                dir
+            }
+        };
+        let stdout = temp.path().join("serve.stdout");
+        let stderr = temp.path().join("serve.stderr");
+        let file = |path: &Path| std::fs::File::create(path).map_err(|e| e.to_string());
+        let child = prequel()
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--challenges")
+            .arg(&challenges)
+            .arg("--code-server")
+            .arg(&options.code_server)
+            .args(&options.args)
+            .envs(options.env.iter().map(|(k, v)| (k, v)))
+            .stdout(file(&stdout)?)
+            .stderr(file(&stderr)?)
+            .spawn()
+            .map_err(|e| format!("cannot run prequel serve: {e}"))?;
+        let mut server = Self {
+            child,
+            url: String::new(),
+            data_dir,
+            stdout,
+            stderr,
+            _temp: temp,
+        };
+        server.url = server.wait_for_announcement()?;
+        server.wait_for_health()?;
+        Ok(server)
+    }
+
+    fn wait_for_announcement(&mut self) -> Result<String, String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let out = std::fs::read_to_string(&self.stdout).unwrap_or_default();
+            if let Some(rest) = out
+                .lines()
+                .find_map(|l| l.strip_prefix("prequel serving on "))
+            {
+                let url = rest.split_whitespace().next().unwrap_or_default();
+                return Ok(url.to_owned());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("prequel serve exited ({status}):\n{}", self.log()));
+            }
+            if Instant::now() > deadline {
+                return Err(format!("prequel serve did not start:\n{}", self.log()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_for_health(&self) -> Result<(), String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            match get(&self.url, "/healthz", None) {
+                Ok((200, _)) => return Ok(()),
+                _ if Instant::now() > deadline => {
+                    return Err(format!("/healthz never answered:\n{}", self.log()));
+                }
+                _ => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+
+    /// The admin token the server wrote into its data dir.
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("admin-token"))
+            .map(|t| t.trim().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// What the server printed so far, stdout then stderr.
+    pub fn log(&self) -> String {
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+        format!("{}{}", read(&self.stdout), read(&self.stderr))
+    }
+
+    /// Runs `prequel interview ARGS…` against this server, its token read from its data dir
+    /// (the flags go first, then the words).
+    pub fn interview(&self, args: &[&str]) -> std::io::Result<Output> {
+        prequel()
+            .args(["interview", "--server", &self.url])
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(args)
+            .output()
+    }
+
+    /// Stops the server with SIGTERM, as an operator would, and returns how it exited.
+    pub fn stop(&mut self) -> std::io::Result<ExitStatus> {
+        if let Some(status) = self.child.try_wait()? {
+            return Ok(status);
+        }
+        // `kill` rather than libc: the workspace forbids unsafe code.
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.child.kill()?;
+        self.child.wait()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.stop().is_err() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A loopback port nothing listens on (bound, then released).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Sends one HTTP/1.1 request as given and returns the status and the body.
+pub fn http(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<(u16, String)> {
+    let authority = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(authority)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Ok((status, body.to_owned()))
+}
+
+/// `GET path`, with the token if given.
+pub fn get(base: &str, path: &str, token: Option<&str>) -> std::io::Result<(u16, String)> {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    http(base, "GET", path, &headers, "")
+}

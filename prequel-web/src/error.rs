@@ -1,0 +1,178 @@
+//! The one error shape of the API: every 4xx and 5xx answer is
+//!
+//! ```json
+//! {"error": {"code": "not_found", "message": "there is no interview `k7mq2xw9ab3c` (see `list` for yours)"}}
+//! ```
+//!
+//! `message` is one line for a person. Internal details (store errors, I/O) are logged with
+//! `tracing` and never put in an answer.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use prequel_core::PrequelError;
+use prequel_core::store::StoreError;
+use serde::Serialize;
+use thiserror::Error;
+
+/// An error answer of the API.
+#[derive(Debug, Error)]
+pub enum ApiError {
+    /// The request itself was wrong (bad JSON, bad words, bad query); the message says how.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No token, or the wrong one.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// No such interview or route.
+    #[error("{0}")]
+    NotFound(String),
+    /// The route exists but not with this method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// The command is valid but not possible now (it has already started, ended, …).
+    #[error("{0}")]
+    Conflict(String),
+    /// The body is larger than the API accepts.
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// A backend is unreachable; the person may retry. `message` is for people, `detail` for
+    /// the log only.
+    #[error("{message}")]
+    Unavailable {
+        /// The line shown.
+        message: String,
+        /// What went wrong inside (logged, never returned).
+        detail: String,
+    },
+    /// A bug or an unexpected failure; `detail` is logged, never returned.
+    #[error("internal error")]
+    Internal {
+        /// What went wrong inside (logged, never returned).
+        detail: String,
+    },
+}
+
+impl ApiError {
+    /// The HTTP status of the answer.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The machine-readable `code` of the answer.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::Conflict(_) => "conflict",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::Unavailable { .. } => "unavailable",
+            Self::Internal { .. } => "internal",
+        }
+    }
+
+    /// The line shown to a person: never an internal detail.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Internal { .. } => {
+                "something went wrong inside Prequel; the server log has the details".to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<PrequelError> for ApiError {
+    fn from(error: PrequelError) -> Self {
+        let message = error.user_message();
+        match error {
+            PrequelError::Command(_) => Self::BadRequest(message),
+            PrequelError::NotFound(_) => Self::NotFound(message),
+            // Raced with expiry or a delete between two reads; the store's text names the record.
+            PrequelError::Store(StoreError::NotFound { what }) => {
+                Self::NotFound(format!("{what} not found"))
+            }
+            PrequelError::Refused(_) | PrequelError::Store(StoreError::Conflict(_)) => {
+                Self::Conflict(message)
+            }
+            PrequelError::Store(StoreError::InvalidPageToken) => Self::BadRequest(
+                "`after` is not a page token this server gave out; start again without it"
+                    .to_owned(),
+            ),
+            PrequelError::Store(_) | PrequelError::Secrets(_) => Self::Unavailable {
+                message,
+                detail: error.to_string(),
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        match &self {
+            Self::Unavailable { detail, .. } => tracing::warn!(%detail, "backend unavailable"),
+            Self::Internal { detail } => tracing::error!(%detail, "internal error"),
+            // Refusals are the person's business, not the operator's; keep them quiet.
+            _ => tracing::debug!(code = self.code(), "request refused"),
+        }
+        let message = self.message();
+        let body = Body {
+            error: Inner {
+                code: self.code(),
+                message: &message,
+            },
+        };
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            // RFC 6750: tell the client which scheme is expected.
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_details_never_reach_the_message() {
+        let error = ApiError::Internal {
+            detail: "disk I/O error at /var/lib/prequel".to_owned(),
+        };
+        assert!(!error.message().contains("/var/lib"));
+        let error = ApiError::Unavailable {
+            message: "try again".to_owned(),
+            detail: "database is locked".to_owned(),
+        };
+        assert_eq!(error.message(), "try again");
+    }
+}

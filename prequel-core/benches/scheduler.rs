@@ -71,7 +71,9 @@ async fn main() {
         let prequel = Prequel::builder()
             .store(store)
             .provisioner(Arc::new(provisioner.clone()))
-            .secrets(Arc::new(FileSecrets::open(dir.path().join("secrets")).unwrap()))
+            .secrets(Arc::new(
+                FileSecrets::open(dir.path().join("secrets")).unwrap(),
+            ))
             .clock(clock.clone())
             .config(PrequelConfig {
                 scheduler: SchedulerConfig {

@@ -57,7 +57,9 @@ impl FileSecrets {
             // name exists, so of two racing writers exactly one wins and the other reads it.
             let password = generate_password();
             // A random name: racing writers (threads or processes) never share a temp file.
-            let temp = self.dir.join(format!(".{interview}.{:016x}.tmp", rand::random::<u64>()));
+            let temp = self
+                .dir
+                .join(format!(".{interview}.{:016x}.tmp", rand::random::<u64>()));
             {
                 let mut file = OpenOptions::new()
                     .write(true)
@@ -66,7 +68,8 @@ impl FileSecrets {
                     .mode(0o600)
                     .open(&temp)
                     .map_err(|e| backend(&temp, e))?;
-                file.write_all(password.expose().as_bytes()).map_err(|e| backend(&temp, e))?;
+                file.write_all(password.expose().as_bytes())
+                    .map_err(|e| backend(&temp, e))?;
                 file.sync_all().map_err(|e| backend(&temp, e))?;
             }
             let linked = fs::hard_link(&temp, &path);
@@ -84,10 +87,12 @@ impl FileSecrets {
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, SecretError> + Send + 'static,
 ) -> Result<T, SecretError> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| SecretError::Backend {
-        location: "secret store worker".to_owned(),
-        source: Box::new(e),
-    })?
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| SecretError::Backend {
+            location: "secret store worker".to_owned(),
+            source: Box::new(e),
+        })?
 }
 
 #[async_trait]
@@ -132,7 +137,10 @@ mod tests {
         let first = secrets.password(&id).await.expect("make");
         assert_eq!(secrets.password(&id).await.expect("read"), first);
         let reopened = FileSecrets::open(dir.path().join("secrets")).expect("reopen");
-        assert_eq!(reopened.existing_password(&id).await.expect("read"), Some(first));
+        assert_eq!(
+            reopened.existing_password(&id).await.expect("read"),
+            Some(first)
+        );
         secrets.forget(&id).await.expect("forget");
         secrets.forget(&id).await.expect("forgetting twice is fine");
         assert_eq!(secrets.existing_password(&id).await.expect("read"), None);
@@ -158,7 +166,9 @@ mod tests {
             // Separate handles, as separate processes would have.
             let secrets = Arc::new(FileSecrets::open(dir.path().join("secrets")).expect("open"));
             let id = id.clone();
-            calls.push(tokio::spawn(async move { secrets.password(&id).await.expect("password") }));
+            calls.push(tokio::spawn(async move {
+                secrets.password(&id).await.expect("password")
+            }));
         }
         let mut seen = std::collections::HashSet::new();
         for call in calls {

@@ -79,7 +79,8 @@ mod tests {
 
     #[test]
     fn passwords_carry_at_least_128_bits_in_typeable_groups() {
-        let bits = (PASSWORD_GROUPS * PASSWORD_GROUP_LEN) as f64 * (PASSWORD_ALPHABET.len() as f64).log2();
+        let bits =
+            (PASSWORD_GROUPS * PASSWORD_GROUP_LEN) as f64 * (PASSWORD_ALPHABET.len() as f64).log2();
         assert!(bits >= 128.0, "{bits} bits");
         let password = generate_password();
         let groups: Vec<_> = password.expose().split('-').collect();
@@ -88,8 +89,9 @@ mod tests {
             assert_eq!(group.len(), PASSWORD_GROUP_LEN);
             assert!(group.bytes().all(|b| PASSWORD_ALPHABET.contains(&b)));
         }
-        let distinct: std::collections::HashSet<_> =
-            (0..1000).map(|_| generate_password().expose().to_owned()).collect();
+        let distinct: std::collections::HashSet<_> = (0..1000)
+            .map(|_| generate_password().expose().to_owned())
+            .collect();
         assert_eq!(distinct.len(), 1000);
     }
 }

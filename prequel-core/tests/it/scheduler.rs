@@ -271,7 +271,10 @@ async fn interview_is_active_by_its_start_and_destroyed_at_its_end() {
         ("create", start - Duration::minutes(5))
     );
     assert!(active.access_url.is_some());
-    assert_eq!(active.challenge_checksum.as_deref(), Some("sha256:test-python"));
+    assert_eq!(
+        active.challenge_checksum.as_deref(),
+        Some("sha256:test-python")
+    );
     let secrets = FileSecrets::open(world._dir.path().join("secrets")).expect("secrets");
     let password = secrets
         .existing_password(&interview.id)
@@ -297,7 +300,10 @@ async fn interview_is_active_by_its_start_and_destroyed_at_its_end() {
         .wait_for_state(&interview.id, InterviewState::Destroyed)
         .await;
     assert_eq!(
-        secrets.existing_password(&interview.id).await.expect("read"),
+        secrets
+            .existing_password(&interview.id)
+            .await
+            .expect("read"),
         None,
         "the password is deleted with the instance"
     );
@@ -306,7 +312,10 @@ async fn interview_is_active_by_its_start_and_destroyed_at_its_end() {
     while let Ok(event) = events.try_recv() {
         seen += 1;
         let json = serde_json::to_string(&event).expect("events serialise");
-        assert!(!json.contains(password.expose()), "password leaked in {json}");
+        assert!(
+            !json.contains(password.expose()),
+            "password leaked in {json}"
+        );
     }
     assert!(seen > 5, "the life produced events ({seen})");
     let calls = world.provisioner.calls();

@@ -29,6 +29,9 @@ pub struct ServeConfig {
     pub code_server: Option<PathBuf>,
     /// The address interview instances listen on.
     pub instance_bind: IpAddr,
+    /// How long a claim on work lasts without renewal: after a crash, the unfinished work waits
+    /// this long before another server (or this one, restarted) takes it over.
+    pub lease: std::time::Duration,
 }
 
 /// The settings given as flags (each `None` when the flag was not given).
@@ -48,6 +51,8 @@ pub struct Flags {
     pub code_server: Option<String>,
     /// `--instance-bind`.
     pub instance_bind: Option<String>,
+    /// `--lease-seconds`.
+    pub lease_seconds: Option<String>,
 }
 
 /// Where a value came from, for error messages.
@@ -112,6 +117,7 @@ struct FileSettings {
     tz: Option<String>,
     code_server: Option<String>,
     instance_bind: Option<String>,
+    lease_seconds: Option<String>,
 }
 
 /// The built-in defaults: everything on this machine, next to the working directory.
@@ -122,6 +128,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_CHALLENGES: &str = "./challenge";
 /// Instances on loopback by default, like the API.
 pub const DEFAULT_INSTANCE_BIND: &str = "127.0.0.1";
+/// A minute: long enough that a busy server never loses work it is doing (it renews every
+/// third of it), short enough that a crashed server's work resumes soon.
+pub const DEFAULT_LEASE_SECONDS: &str = "60";
 
 /// The environment variable naming the config file.
 pub const CONFIG_ENV: &str = "PREQUEL_CONFIG";
@@ -162,6 +171,11 @@ const INSTANCE_BIND: Setting = Setting {
     flag: "--instance-bind",
     env: "PREQUEL_INSTANCE_BIND",
     key: "instance_bind",
+};
+const LEASE_SECONDS: Setting = Setting {
+    flag: "--lease-seconds",
+    env: "PREQUEL_LEASE_SECONDS",
+    key: "lease_seconds",
 };
 
 /// The system's zone, or UTC when it cannot be found or is not a known IANA name.
@@ -213,6 +227,7 @@ pub fn resolve(
     let tz = lookup(&TZ, |f| &f.tz, &flags.tz);
     let code_server = lookup(&CODE_SERVER, |f| &f.code_server, &flags.code_server);
     let instance_bind = lookup(&INSTANCE_BIND, |f| &f.instance_bind, &flags.instance_bind);
+    let lease_seconds = lookup(&LEASE_SECONDS, |f| &f.lease_seconds, &flags.lease_seconds);
 
     Ok(ServeConfig {
         data_dir: path_setting(data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
@@ -224,6 +239,7 @@ pub fn resolve(
         },
         code_server: path_setting(code_server),
         instance_bind: parse_or_default(instance_bind, DEFAULT_INSTANCE_BIND, parse_ip)?,
+        lease: parse_or_default(lease_seconds, DEFAULT_LEASE_SECONDS, parse_lease)?,
     })
 }
 
@@ -292,6 +308,13 @@ fn parse_ip(text: &str) -> Result<IpAddr, String> {
         .map_err(|_| "is not an IP address like 127.0.0.1 or 0.0.0.0".to_owned())
 }
 
+fn parse_lease(text: &str) -> Result<std::time::Duration, String> {
+    match text.parse::<u64>() {
+        Ok(seconds) if (5..=3600).contains(&seconds) => Ok(std::time::Duration::from_secs(seconds)),
+        _ => Err("is not a number of seconds between 5 and 3600".to_owned()),
+    }
+}
+
 fn parse_tz(text: &str) -> Result<Tz, String> {
     parse_zone(text).map_err(|_| "is not an IANA time zone like Europe/Berlin or UTC".to_owned())
 }
@@ -333,6 +356,7 @@ mod tests {
                 tz: chrono_tz::Asia::Tokyo,
                 code_server: None,
                 instance_bind: "127.0.0.1".parse().expect("ip"),
+                lease: std::time::Duration::from_secs(60),
             }
         );
     }
@@ -378,6 +402,13 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "PREQUEL_LISTEN: \"foo\" is not an address like 127.0.0.1:8080"
+        );
+
+        let err =
+            resolve_with(&Flags::default(), &[("PREQUEL_LEASE_SECONDS", "2")]).expect_err("bad");
+        assert_eq!(
+            err.to_string(),
+            "PREQUEL_LEASE_SECONDS: \"2\" is not a number of seconds between 5 and 3600"
         );
 
         let flags = Flags {

@@ -15,6 +15,7 @@ use prequel_core::challenge::{ChallengeSource as _, DirChallenges};
 use prequel_core::domain::{ChallengeId, SecretString};
 use prequel_core::provision::Provisioner;
 use prequel_core::provision::local::{LocalConfig, LocalProvisioner, find_code_server};
+use prequel_core::scheduler::SchedulerConfig;
 use prequel_core::secrets::file::FileSecrets;
 use prequel_core::store::sqlite::SqliteStore;
 use prequel_core::{Prequel, PrequelConfig};
@@ -32,7 +33,7 @@ use crate::config::{self, ServeConfig};
 #[command(after_long_help = AFTER_HELP)]
 pub struct ServeArgs {
     /// A TOML file with any of the settings below (keys: data_dir, listen, challenges, tz,
-    /// code_server, instance_bind) [env: PREQUEL_CONFIG]
+    /// code_server, instance_bind, lease_seconds) [env: PREQUEL_CONFIG]
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 
@@ -64,6 +65,12 @@ pub struct ServeArgs {
     /// [default: 127.0.0.1]
     #[arg(long, value_name = "IP")]
     instance_bind: Option<String>,
+
+    /// How long a claim on work lasts unless renewed: after a crash, unfinished work is taken
+    /// over by another server (or this one, restarted) once it runs out
+    /// [env: PREQUEL_LEASE_SECONDS] [default: 60]
+    #[arg(long, value_name = "SECONDS")]
+    lease_seconds: Option<String>,
 
     /// How log lines are written on stderr (filter them with RUST_LOG)
     #[arg(long, value_enum, env = "PREQUEL_LOG_FORMAT", default_value_t = LogFormat::Text)]
@@ -115,6 +122,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tz: args.tz,
         code_server: args.code_server,
         instance_bind: args.instance_bind,
+        lease_seconds: args.lease_seconds,
     };
     let config = match config::resolve(
         &flags,
@@ -198,7 +206,13 @@ async fn build_engine(config: &ServeConfig) -> anyhow::Result<Prequel> {
         .secrets(Arc::new(secrets))
         .provisioner(provisioner)
         .challenges(ids)
-        .config(PrequelConfig::default())
+        .config(PrequelConfig {
+            scheduler: SchedulerConfig {
+                lease: chrono::Duration::from_std(config.lease)
+                    .context("the lease does not fit a duration")?,
+                ..SchedulerConfig::default()
+            },
+        })
         .build()
         .context("cannot build the engine")
 }

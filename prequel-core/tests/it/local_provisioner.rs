@@ -872,3 +872,99 @@ fn a_provisioner_without_code_server_refuses_to_open_naming_the_install_script()
         "{err}"
     );
 }
+
+/// The whole engine over real code-server, on a manual clock: an interview asked for `now`
+/// becomes active, and when its 30 minutes pass the scheduler archives and destroys it on its
+/// own — no process left, the archive recorded on the interview.
+#[tokio::test]
+async fn an_interview_is_destroyed_on_its_own_when_its_time_is_up() {
+    use chrono::TimeZone;
+    use prequel_core::clock::ManualClock;
+    use prequel_core::domain::{Platform, Requester};
+    use prequel_core::secrets::file::FileSecrets;
+    use prequel_core::store::OperationStore;
+    use prequel_core::store::sqlite::SqliteStore;
+    use prequel_core::{Outcome, Prequel};
+
+    let Some(code_server) = code_server() else {
+        return;
+    };
+    let fixture = LocalFixture::new(&code_server);
+    let data = fixture.dir.path();
+    let start = chrono::Utc
+        .with_ymd_and_hms(2026, 11, 23, 10, 0, 0)
+        .single()
+        .expect("valid time");
+    let clock = ManualClock::new(start);
+    let store: Arc<dyn OperationStore> =
+        Arc::new(SqliteStore::open(&data.join("prequel.sqlite3")).expect("store"));
+    let prequel = Prequel::builder()
+        .store(store.clone())
+        .provisioner(fixture.provisioner.clone())
+        .secrets(Arc::new(
+            FileSecrets::open(data.join("secrets")).expect("secrets"),
+        ))
+        .clock(Arc::new(clock.clone()))
+        .challenges(vec![python()])
+        .build()
+        .expect("engine");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let background = prequel.start(stopped).await.expect("start");
+    let requester = Requester {
+        platform: Platform::Cli,
+        user_id: "ada".into(),
+        display_name: "Ada".into(),
+    };
+    let Ok(Outcome::Created { interview, .. }) = prequel
+        .execute_text(&requester, "now 30m python", chrono_tz::UTC)
+        .await
+    else {
+        panic!("`now 30m python` was refused");
+    };
+
+    let wait_for = |state: InterviewState| {
+        let prequel = prequel.clone();
+        let id = interview.id.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let now = prequel.get(&id).await.expect("read the interview");
+                if now.state == state {
+                    return now;
+                }
+                assert!(Instant::now() < deadline, "never {state}: {now:#?}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let active = wait_for(InterviewState::Active).await;
+    let instances = data.join("instances");
+    assert!(
+        !processes_under(&instances).is_empty(),
+        "code-server runs for the active interview"
+    );
+    assert!(
+        active
+            .challenge_checksum
+            .is_some_and(|c| c.starts_with("sha256:"))
+    );
+
+    // 29 minutes in: still there.
+    clock.advance(chrono::Duration::minutes(29));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        prequel.get(&interview.id).await.expect("read").state,
+        InterviewState::Active
+    );
+    // 30 minutes in: archived and destroyed by the scheduler alone.
+    clock.advance(chrono::Duration::minutes(1));
+    let destroyed = wait_for(InterviewState::Destroyed).await;
+    let archive = destroyed.archive.expect("the archive is recorded");
+    assert!(Path::new(&archive).is_file(), "{archive} exists");
+    assert!(
+        processes_under(&instances).is_empty(),
+        "no process of the instance is left"
+    );
+    let _ = stop.send(true);
+    background.join().await;
+}

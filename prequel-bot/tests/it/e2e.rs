@@ -1,0 +1,376 @@
+//! End to end on the embedded default, as an interviewer uses it: `prequel serve` with real
+//! code-server and the repository's challenges, `prequel interview` on the command line, the
+//! instance's login, the VS Code workbench in headless Chromium, the archive after `destroy`,
+//! and a `kill -9` of the server in the middle of provisioning.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{self, ServeOptions, Server};
+
+fn repository_challenges() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../challenge")
+}
+
+/// Runs `prequel interview --json ARGS…` and returns its JSON answer.
+fn interview_json(server: &Server, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = server.interview(&all).expect("run prequel interview");
+    assert!(
+        out.status.success(),
+        "prequel interview {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
+}
+
+/// `GET /api/interviews/{id}` → the interview object.
+fn fetch(server: &Server, id: &str) -> Value {
+    let (status, body) = support::get(
+        &server.url,
+        &format!("/api/interviews/{id}"),
+        Some(&server.token()),
+    )
+    .expect("GET the interview");
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).expect("JSON");
+    answer["interview"].clone()
+}
+
+fn wait_for_status(server: &Server, id: &str, wanted: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let interview = fetch(server, id);
+        if interview["status"] == wanted {
+            return interview;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "interview {id} never became {wanted}: {interview}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Processes whose command line mentions `needle` (a folder of one instance), with their
+/// process groups, read from /proc.
+fn processes_mentioning(needle: &str) -> Vec<(u32, u32)> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if !String::from_utf8_lossy(&cmdline).contains(needle) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // Field 5 of /proc/<pid>/stat is the process group; the command (field 2) may hold
+        // spaces, so count from the closing parenthesis.
+        let pgid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(2))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        found.push((pid, pgid));
+    }
+    found
+}
+
+/// Processes of group `pgid` that still run. Zombies are left out: they are dead, waiting for
+/// the machine's init (which adopted them) to reap them, which it does on its own schedule.
+fn live_members_of_group(pgid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+            let state = fields.next()?;
+            let group = fields.nth(1)?.parse::<u32>().ok()?;
+            (group == pgid && state != "Z").then_some(pid)
+        })
+        .collect()
+}
+
+/// Kills every process of an instance folder (cleanup for a failing test).
+struct KillInstancesOnDrop(PathBuf);
+
+impl Drop for KillInstancesOnDrop {
+    fn drop(&mut self) {
+        for (pid, _) in processes_mentioning(&self.0.display().to_string()) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+/// The response to `POST /login` with `password`, head and body.
+fn login(access_url: &str, password: &str) -> String {
+    let body = format!("password={password}");
+    support::http_raw(
+        access_url,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &body,
+    )
+    .expect("POST /login")
+}
+
+fn has_session_cookie(response: &str) -> bool {
+    response.lines().any(|line| {
+        line.to_ascii_lowercase().starts_with("set-cookie:")
+            && line.contains("code-server-session=")
+    })
+}
+
+/// Logs in with headless Chromium and returns what the workbench's explorer lists, saving a
+/// screenshot to `$PREQUEL_ARTIFACTS` (or a temp folder). `None` when the browser tools are
+/// not installed outside CI (said loudly); under `CI=true` their absence fails the test.
+fn workbench_files(access_url: &str, password: &str) -> Option<Vec<String>> {
+    let playwright = std::env::var("PREQUEL_PLAYWRIGHT_CORE")
+        .ok()
+        .filter(|p| !p.is_empty());
+    let Some(playwright) = playwright else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true needs Chromium and playwright-core: run ./scripts/setup-test-tools"
+        );
+        support::loud(
+            "SKIPPED: browser check: PREQUEL_PLAYWRIGHT_CORE is not set (./scripts/setup-test-tools)",
+        );
+        return None;
+    };
+    let artifacts = std::env::var_os("PREQUEL_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&artifacts).expect("artifacts folder");
+    let screenshot = artifacts.join("workbench-python.png");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/workbench.mjs");
+    let out = Command::new("node")
+        .arg(&script)
+        .arg(access_url)
+        .arg(&screenshot)
+        .env("PREQUEL_TEST_PASSWORD", password)
+        .env("PREQUEL_PLAYWRIGHT_CORE", &playwright)
+        .output()
+        .expect("run node");
+    assert!(
+        out.status.success(),
+        "the browser check failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("the script prints JSON");
+    assert_eq!(report["login"], "ok", "{report}");
+    assert!(screenshot.is_file(), "screenshot saved");
+    support::loud(&format!("browser screenshot: {}", screenshot.display()));
+    Some(
+        report["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .filter_map(|f| f.as_str().map(str::to_owned))
+            .collect(),
+    )
+}
+
+#[test]
+fn now_gives_a_password_protected_vs_code_with_the_starter_files_and_destroy_archives_the_work() {
+    let Some(code_server) = support::code_server("the end-to-end test") else {
+        return;
+    };
+    let mut options = ServeOptions::new(code_server);
+    options.challenges = Some(repository_challenges());
+    let server = Server::start(options).expect("serve starts");
+    let _cleanup = KillInstancesOnDrop(server.data_dir.join("instances"));
+
+    let created = interview_json(&server, &["now", "30m", "python"]);
+    assert_eq!(created["status"], "active", "{created}");
+    assert_eq!(created["challenge"], "python");
+    let id = created["id"].as_str().expect("id").to_owned();
+    let url = created["access_url"]
+        .as_str()
+        .expect("access URL")
+        .to_owned();
+    let password = created["password"].as_str().expect("password").to_owned();
+    assert!(password.len() >= 26, "a strong password");
+
+    // The password logs in; a wrong one does not.
+    assert!(
+        has_session_cookie(&login(&url, &password)),
+        "right password → session"
+    );
+    assert!(
+        !has_session_cookie(&login(&url, "wrong-password")),
+        "wrong password → no session"
+    );
+
+    // In a real browser the workbench shows the starter files, and no hidden tests or solution.
+    if let Some(files) = workbench_files(&url, &password) {
+        for expected in ["README.md", "orders_report.py", "data"] {
+            assert!(
+                files.iter().any(|f| f == expected),
+                "{expected} in {files:?}"
+            );
+        }
+        for hidden in ["tests", "reference"] {
+            assert!(
+                !files.iter().any(|f| f == hidden),
+                "{hidden} must not be shown: {files:?}"
+            );
+        }
+    }
+
+    // The candidate edits a file; destroy archives it, then stops the process group.
+    let instance = server.data_dir.join("instances").join(&id);
+    let record: Value = serde_json::from_str(
+        &std::fs::read_to_string(instance.join("instance.json")).expect("instance record"),
+    )
+    .expect("JSON record");
+    let pgid = record["pgid"].as_u64().expect("pgid");
+    let port = record["port"].as_u64().expect("port");
+    let edited = instance.join("workspace/orders_report.py");
+    let marker = "# the candidate's own line, kept in the archive";
+    let mut text = std::fs::read_to_string(&edited).expect("starter file");
+    text.push_str(marker);
+    std::fs::write(&edited, text).expect("edit");
+
+    let destroying = interview_json(&server, &["destroy", &id]);
+    assert_eq!(destroying["id"], id.as_str());
+    wait_for_status(&server, &id, "destroyed");
+    let archive = server.data_dir.join("history").join(format!("{id}.tar.gz"));
+    // Entries sit under a folder named after the interview; find the edited file's entry.
+    let entries = Command::new("tar")
+        .arg("-tzf")
+        .arg(&archive)
+        .output()
+        .expect("tar -t");
+    let entries = String::from_utf8_lossy(&entries.stdout).into_owned();
+    let entry = entries
+        .lines()
+        .find(|e| e.ends_with("/orders_report.py") && !e.contains("/data/"))
+        .unwrap_or_else(|| panic!("orders_report.py in the archive: {entries}"));
+    let listing = Command::new("tar")
+        .arg("-xzOf")
+        .arg(&archive)
+        .arg(entry)
+        .output()
+        .expect("tar -x");
+    assert!(
+        String::from_utf8_lossy(&listing.stdout).contains(marker),
+        "the edit is in {}: {}",
+        archive.display(),
+        String::from_utf8_lossy(&listing.stderr)
+    );
+    let members = live_members_of_group(pgid as u32);
+    assert!(
+        members.is_empty(),
+        "the process group {pgid} is gone, yet {members:?} run"
+    );
+    assert!(
+        TcpStream::connect(("127.0.0.1", port as u16)).is_err(),
+        "port {port} is closed"
+    );
+
+    // The password was in the answer to `now` only: never in a listing, a status, or the log.
+    let list = server.interview(&["--json", "list"]).expect("list");
+    let status = server
+        .interview(&["--json", "status", &id])
+        .expect("status");
+    for (what, text) in [
+        ("list", String::from_utf8_lossy(&list.stdout).into_owned()),
+        (
+            "status",
+            String::from_utf8_lossy(&status.stdout).into_owned(),
+        ),
+        ("server log", server.log()),
+    ] {
+        assert!(
+            !text.contains(&password),
+            "the password leaked into the {what}"
+        );
+    }
+}
+
+#[test]
+fn serve_killed_while_provisioning_leaves_no_orphan_and_the_interview_recovers() {
+    let Some(code_server) = support::code_server("the kill -9 test") else {
+        return;
+    };
+    let data = tempfile::tempdir().expect("data dir");
+    let data_dir = data.path().join("data");
+    let mut options = ServeOptions::new(code_server);
+    options.challenges = Some(repository_challenges());
+    options.data_dir = Some(data_dir.clone());
+    // A short lease, so the restarted server takes the unfinished create over in seconds.
+    options.args = vec!["--lease-seconds".into(), "5".into()];
+    let instances = data_dir.join("instances");
+    let _cleanup = KillInstancesOnDrop(instances.clone());
+
+    let mut first = Server::start(options.clone()).expect("serve starts");
+    let asked = interview_json(&first, &["--no-wait", "now", "30m", "python"]);
+    let id = asked["id"].as_str().expect("id").to_owned();
+    // Kill the server as soon as provisioning has begun (or, on a fast machine, just after).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = fetch(&first, &id)["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if status != "scheduled" || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    first.kill9().expect("kill -9");
+    drop(first);
+
+    let second = Server::start(options).expect("serve restarts");
+    let active = wait_for_status(&second, &id, "active");
+    let instance = instances.join(&id).display().to_string();
+    let groups: std::collections::BTreeSet<u32> = processes_mentioning(&instance)
+        .into_iter()
+        .map(|(_, g)| g)
+        .collect();
+    assert_eq!(
+        groups.len(),
+        1,
+        "exactly one code-server for the interview: {groups:?}"
+    );
+    let password = interview_json(&second, &["creds", &id])["password"]
+        .as_str()
+        .expect("password")
+        .to_owned();
+    let url = active["access_url"].as_str().expect("URL");
+    assert!(
+        has_session_cookie(&login(url, &password)),
+        "the recovered instance logs in"
+    );
+
+    interview_json(&second, &["destroy", &id]);
+    wait_for_status(&second, &id, "destroyed");
+    assert!(
+        processes_mentioning(&instance).is_empty(),
+        "no process of the interview is left"
+    );
+}

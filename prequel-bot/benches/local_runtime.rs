@@ -3,17 +3,25 @@
 //! 1. **Bare code-server**: started the way an operator would (`PASSWORD=… code-server
 //!    --bind-addr 127.0.0.1:PORT --auth password --user-data-dir D --extensions-dir E --config C
 //!    --disable-telemetry WORKSPACE`, its own process group, fresh folders and a fresh `HOME`),
-//!    timed from spawn to the first 200 on `/healthz` (polled every 10 ms), then stopped.
+//!    timed from spawn to the first 200 on `/healthz` (polled every 10 ms), then stopped. Twice
+//!    per round: with the environment the local provisioner gives code-server (the variables in
+//!    [`PASSED_ENV`] only) — the baseline, like for like — and with the bench's whole
+//!    environment, as from an operator's shell. They differ: Node reads `NODE_EXTRA_CA_CERTS`
+//!    and friends at start-up, in each of code-server's two node processes.
 //! 2. **Prequel**: one release `prequel serve` with the repository's `challenge/` folder;
 //!    `POST /api/commands {"text":"now 30m python"}`, then `GET /api/interviews/{id}` every
 //!    20 ms until `active`; timed from sending the command to seeing `active`. Each instance is
 //!    destroyed (and seen `destroyed`) before the next run. Bare and Prequel runs alternate, so
 //!    drift on a noisy machine hits both alike; one warm-up run of each is discarded.
+//!    Each round also times the command line a person types, `prequel interview now 30m python`,
+//!    from spawning it to its exit (it exits once it has seen `active`; it polls every 300 ms).
 //! 3. **`prequel serve` itself**: spawn → `/healthz` 200 over a few starts with fresh data dirs,
 //!    and VmRSS after ~3 s idle with no instance.
 //!
 //! Prints a table, the ratio of Prequel's p50 to the bare p50 (goal ≤ 1.5×) and how many
 //! processes were left behind (must be 0: every process is stopped by a guard, on panic too).
+//! Where the time goes is split with code-server's own log line `HTTP server listening`
+//! (millisecond timestamps) and the spawn time in Prequel's instance record.
 //!
 //! Run: `PREQUEL_CODE_SERVER=… cargo bench -p prequel-bot --bench local_runtime`
 //! (`./scripts/install-code-server` prints the path). Cargo builds the `prequel` binary with the
@@ -55,6 +63,13 @@ const IDLE: Duration = Duration::from_secs(3);
 const COMMAND: &str = "now 30m python";
 /// Same as the config file the local provisioner writes (`auth: password`, no TLS).
 const CONFIG_YAML: &str = "auth: password\ncert: false\n";
+/// The variables the local provisioner passes on to code-server (`PASSED_ENV` in
+/// `prequel-core/src/provision/local/process.rs`; private there, so repeated here).
+const PASSED_ENV: &[&str] = &[
+    "PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "USER", "LOGNAME", "SHELL", "TMPDIR",
+];
+/// What code-server logs once its HTTP server listens.
+const LISTENING: &str = "HTTP server listening on ";
 
 fn main() {
     let Some(code_server) = support::code_server("local_runtime bench") else {
@@ -95,19 +110,25 @@ fn main() {
         };
 
         // Warm-up: page cache, the first SQLite writes; not counted.
-        bare.run(0);
+        bare.run("warm-up", Env::Provisioner);
         api.run();
 
-        let mut bare_ms = Vec::new();
-        let mut prequel = Vec::new();
+        let (mut bare_runs, mut shell_runs) = (Vec::new(), Vec::new());
+        let (mut prequel, mut cli_ms) = (Vec::new(), Vec::new());
         for i in 1..=RUNS {
-            bare_ms.push(ms(bare.run(i)));
-            prequel.push(api.run());
+            let b = bare.run(&format!("p{i}"), Env::Provisioner);
+            let s = bare.run(&format!("s{i}"), Env::Inherited);
+            let p = api.run();
+            let c = api.run_cli();
             eprintln!(
-                "run {i}/{RUNS}: bare {:.0} ms, prequel {:.0} ms",
-                bare_ms[i - 1],
-                prequel[i - 1].active_ms
+                "round {i}/{RUNS}: bare {:.0} ms, bare (caller's env) {:.0} ms, \
+                 prequel API {:.0} ms, prequel CLI {c:.0} ms",
+                b.healthy_ms, s.healthy_ms, p.active_ms
             );
+            bare_runs.push(b);
+            shell_runs.push(s);
+            prequel.push(p);
+            cli_ms.push(c);
         }
         std::thread::sleep(IDLE);
         let idle_rss_after = api.rss_mib();
@@ -122,8 +143,10 @@ fn main() {
             rss.push(idle);
         }
         Report {
-            bare_ms,
+            bare: bare_runs,
+            shell: shell_runs,
             prequel,
+            cli_ms,
             ready_ms,
             rss,
             idle_rss_before,
@@ -158,11 +181,28 @@ struct Bare {
     root: PathBuf,
 }
 
+/// The environment bare code-server gets (besides a fresh `HOME` and `PASSWORD`).
+#[derive(Debug, Clone, Copy)]
+enum Env {
+    /// Only [`PASSED_ENV`], as the local provisioner does: the baseline.
+    Provisioner,
+    /// Everything the bench inherited, as from an operator's shell.
+    Inherited,
+}
+
+/// What one bare start saw, in ms from spawn.
+struct BareRun {
+    /// code-server logged that its HTTP server listens.
+    listening_ms: f64,
+    /// `/healthz` first answered 200.
+    healthy_ms: f64,
+}
+
 impl Bare {
-    /// Starts code-server in fresh folders and returns the time from spawn to `/healthz` 200;
-    /// the process group is stopped before returning.
-    fn run(&self, n: usize) -> Duration {
-        let dir = self.root.join(n.to_string());
+    /// Starts code-server in fresh folders and times it until `/healthz` answers 200; the
+    /// process group is stopped before returning.
+    fn run(&self, name: &str, env: Env) -> BareRun {
+        let dir = self.root.join(name);
         let (workspace, user_data, extensions, home) = (
             dir.join("workspace"),
             dir.join("user-data"),
@@ -176,7 +216,8 @@ impl Bare {
         let config = dir.join("config.yaml");
         std::fs::write(&config, CONFIG_YAML).expect("config");
         let port = support::free_port().expect("free port");
-        let log = File::create(dir.join("code-server.log")).expect("log");
+        let log_path = dir.join("code-server.log");
+        let log = File::create(&log_path).expect("log");
         let mut command = Command::new(&self.code_server);
         command
             .arg("--bind-addr")
@@ -189,7 +230,15 @@ impl Bare {
             .arg("--config")
             .arg(&config)
             .arg("--disable-telemetry")
-            .arg(&workspace)
+            .arg(&workspace);
+        if let Env::Provisioner = env {
+            command.env_clear().envs(
+                PASSED_ENV
+                    .iter()
+                    .filter_map(|key| std::env::var_os(key).map(|value| (key, value))),
+            );
+        }
+        command
             // A fresh HOME: code-server keeps state under ~/.local/share and writes a default
             // ~/.config/code-server/config.yaml; neither may land in the caller's home.
             .env("HOME", &home)
@@ -201,20 +250,47 @@ impl Bare {
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
         let url = format!("http://127.0.0.1:{port}");
+        let wall = SystemTime::now();
         let began = Instant::now();
         let mut group = Group::spawn(&mut command, "code-server");
         loop {
             if matches!(support::get(&url, "/healthz", None), Ok((200, _))) {
                 break;
             }
-            group.check_alive(&dir.join("code-server.log"));
+            group.check_alive(&log_path);
             assert!(began.elapsed() < TIMEOUT, "bare code-server never answered");
             std::thread::sleep(HEALTH_POLL);
         }
-        let elapsed = began.elapsed();
+        let healthy_ms = ms(began.elapsed());
         group.stop();
-        elapsed
+        BareRun {
+            listening_ms: listening_after(&log_path, wall),
+            healthy_ms,
+        }
     }
+}
+
+/// How long after `wall` code-server logged that it listens (its log has millisecond
+/// timestamps: `[2026-11-23T16:17:26.951Z] info  HTTP server listening on …`).
+fn listening_after(log: &Path, wall: SystemTime) -> f64 {
+    let text = std::fs::read_to_string(log).expect("code-server log");
+    let line = text
+        .lines()
+        .find(|l| l.contains(LISTENING))
+        .unwrap_or_else(|| panic!("no `{LISTENING}` in {}:\n{text}", log.display()));
+    let stamp = line
+        .strip_prefix('[')
+        .and_then(|l| l.split(']').next())
+        .unwrap_or_default();
+    since(wall, stamp)
+}
+
+/// Milliseconds from `wall` to the RFC 3339 time `stamp` (negative if before).
+fn since(wall: SystemTime, stamp: &str) -> f64 {
+    let at = chrono::DateTime::parse_from_rfc3339(stamp)
+        .unwrap_or_else(|e| panic!("`{stamp}` is not an RFC 3339 time: {e}"));
+    let from = chrono::DateTime::<chrono::Utc>::from(wall);
+    (at.to_utc() - from).num_microseconds().unwrap_or_default() as f64 / 1000.0
 }
 
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -251,6 +327,8 @@ struct PrequelRun {
     answered_ms: f64,
     /// code-server was spawned (`started_at` in the instance record, wall clock).
     spawned_ms: f64,
+    /// code-server logged that its HTTP server listens.
+    listening_ms: f64,
     /// The API first said `active`.
     active_ms: f64,
     /// From sending `destroy` to seeing `destroyed`.
@@ -333,35 +411,51 @@ impl Api {
             .to_owned();
         self.wait_for(&id, "active", began);
         let active = began.elapsed();
-        let spawned = self.spawned_after(&id, wall);
+        let instance = self.data_dir.join("instances").join(&id);
+        let spawned = spawned_after(&instance.join("instance.json"), wall);
+        let listening = listening_after(&instance.join("code-server.log"), wall);
 
-        let destroy = Instant::now();
-        self.command(&format!("destroy {id}"));
-        self.wait_for(&id, "destroyed", destroy);
+        let destroyed = self.destroy(&id);
         PrequelRun {
             answered_ms: ms(answered),
             spawned_ms: spawned,
+            listening_ms: listening,
             active_ms: ms(active),
-            destroy_ms: ms(destroy.elapsed()),
+            destroy_ms: destroyed,
         }
     }
 
-    /// How long after `wall` the instance's code-server was spawned, from its record.
-    fn spawned_after(&self, id: &str, wall: SystemTime) -> f64 {
-        let path = self
-            .data_dir
-            .join("instances")
-            .join(id)
-            .join("instance.json");
-        let text = std::fs::read_to_string(&path).expect("instance record");
-        let record: Value = serde_json::from_str(&text).expect("instance record JSON");
-        let started = record["started_at"].as_str().expect("started_at");
-        let started = chrono::DateTime::parse_from_rfc3339(started).expect("RFC 3339 started_at");
-        let sent = chrono::DateTime::<chrono::Utc>::from(wall);
-        (started.to_utc() - sent)
-            .to_std()
-            .map(ms)
-            .unwrap_or_default()
+    /// Destroys the interview and waits until it is `destroyed`; returns the ms that took.
+    fn destroy(&self, id: &str) -> f64 {
+        let began = Instant::now();
+        self.command(&format!("destroy {id}"));
+        self.wait_for(id, "destroyed", began);
+        ms(began.elapsed())
+    }
+
+    /// Runs `prequel interview --json now 30m python` and returns the ms from spawning it to its
+    /// exit; then destroys the interview it made.
+    fn run_cli(&self) -> f64 {
+        let words: Vec<&str> = COMMAND.split_whitespace().collect();
+        let mut args = vec!["--json"];
+        args.extend_from_slice(&words);
+        let began = Instant::now();
+        let output = self.server.interview(&args).expect("run prequel interview");
+        let elapsed = ms(began.elapsed());
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "prequel interview {COMMAND} failed ({}): {}{stdout}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let answer: Value = serde_json::from_str(&stdout).expect("one JSON object");
+        let id = answer["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no interview id in {answer}"));
+        assert_eq!(answer["status"], "active", "{answer}");
+        self.destroy(id);
+        elapsed
     }
 
     /// The server's VmRSS in MiB (its pid found by its data dir on its command line).
@@ -376,6 +470,13 @@ impl Api {
             .expect("the prequel serve process");
         rss_mib(pid)
     }
+}
+
+/// How long after `wall` the instance's code-server was spawned, from its record.
+fn spawned_after(record: &Path, wall: SystemTime) -> f64 {
+    let text = std::fs::read_to_string(record).expect("instance record");
+    let record: Value = serde_json::from_str(&text).expect("instance record JSON");
+    since(wall, record["started_at"].as_str().expect("started_at"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -506,7 +607,7 @@ impl Drop for Sweep {
     fn drop(&mut self) {
         let mut needle = b"PREQUEL_INSTANCE_DIR=".to_vec();
         needle.extend_from_slice(self.0.as_os_str().as_encoded_bytes());
-        let groups: Vec<u32> = pids()
+        let found: Vec<u32> = pids()
             .into_iter()
             .filter(|&pid| {
                 let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
@@ -514,9 +615,10 @@ impl Drop for Sweep {
             })
             .filter_map(pgrp)
             .collect();
-        if !groups.is_empty() {
-            eprintln!("stopping {} instance processes left running", groups.len());
+        if !found.is_empty() {
+            eprintln!("stopping {} instance processes left running", found.len());
         }
+        let groups: std::collections::BTreeSet<u32> = found.into_iter().collect();
         for pgid in groups {
             stop_group(pgid, Duration::from_secs(2));
         }
@@ -628,8 +730,10 @@ impl Stats {
 }
 
 struct Report {
-    bare_ms: Vec<f64>,
+    bare: Vec<BareRun>,
+    shell: Vec<BareRun>,
     prequel: Vec<PrequelRun>,
+    cli_ms: Vec<f64>,
     ready_ms: Vec<f64>,
     rss: Vec<f64>,
     idle_rss_before: f64,
@@ -639,31 +743,47 @@ struct Report {
 
 impl Report {
     fn print(&self) {
-        let col = |f: fn(&PrequelRun) -> f64| self.prequel.iter().map(f).collect::<Vec<_>>();
-        let bare = Stats::of(&self.bare_ms);
-        let active = Stats::of(&col(|r| r.active_ms));
-        let rows: Vec<(String, Stats)> = vec![
-            ("bare code-server: spawn → /healthz 200".into(), bare),
-            (format!("prequel: `{COMMAND}` → active"), active),
+        let p = |f: fn(&PrequelRun) -> f64| self.prequel.iter().map(f).collect::<Vec<_>>();
+        let b = |runs: &[BareRun], f: fn(&BareRun) -> f64| runs.iter().map(f).collect::<Vec<_>>();
+        let bare = b(&self.bare, |r| r.healthy_ms);
+        let shell = b(&self.shell, |r| r.healthy_ms);
+        let active = p(|r| r.active_ms);
+        let rows: Vec<(String, Vec<f64>)> = vec![
             (
-                "  of which: command answered".into(),
-                Stats::of(&col(|r| r.answered_ms)),
+                "bare code-server: spawn → /healthz 200".into(),
+                bare.clone(),
             ),
             (
-                "  of which: command → code-server spawned".into(),
-                Stats::of(&col(|r| r.spawned_ms)),
+                "  of which: spawn → `listening` logged".into(),
+                b(&self.bare, |r| r.listening_ms),
             ),
             (
-                "  of which: spawned → active".into(),
-                Stats::of(&col(|r| r.active_ms - r.spawned_ms)),
+                "  of which: `listening` → /healthz seen".into(),
+                b(&self.bare, |r| r.healthy_ms - r.listening_ms),
             ),
             (
-                "prequel: destroy → destroyed".into(),
-                Stats::of(&col(|r| r.destroy_ms)),
+                "bare, caller's environment: → /healthz".into(),
+                shell.clone(),
             ),
+            (format!("prequel: `{COMMAND}` → active"), active.clone()),
+            ("  of which: command answered".into(), p(|r| r.answered_ms)),
+            ("  of which: command → spawned".into(), p(|r| r.spawned_ms)),
+            (
+                "  of which: spawned → `listening` logged".into(),
+                p(|r| r.listening_ms - r.spawned_ms),
+            ),
+            (
+                "  of which: `listening` → active seen".into(),
+                p(|r| r.active_ms - r.listening_ms),
+            ),
+            (
+                format!("CLI: `prequel interview {COMMAND}`"),
+                self.cli_ms.clone(),
+            ),
+            ("prequel: destroy → destroyed".into(), p(|r| r.destroy_ms)),
             (
                 "prequel serve: spawn → /healthz 200".into(),
-                Stats::of(&self.ready_ms),
+                self.ready_ms.clone(),
             ),
         ];
         println!();
@@ -671,21 +791,24 @@ impl Report {
             "{:<44} {:>4} {:>8} {:>8} {:>8} {:>8}",
             "figure (ms)", "n", "p50", "mean", "min", "max"
         );
-        for (name, s) in &rows {
-            let n = if name.starts_with("prequel serve") {
-                self.ready_ms.len()
-            } else {
-                self.bare_ms.len()
-            };
+        for (name, values) in &rows {
+            let s = Stats::of(values);
             println!(
-                "{name:<44} {n:>4} {:>8.0} {:>8.0} {:>8.0} {:>8.0}",
-                s.p50, s.mean, s.min, s.max
+                "{name:<44} {:>4} {:>8.0} {:>8.0} {:>8.0} {:>8.0}",
+                values.len(),
+                s.p50,
+                s.mean,
+                s.min,
+                s.max
             );
         }
         println!();
+        let (bare, shell, active) = (Stats::of(&bare), Stats::of(&shell), Stats::of(&active));
         println!(
-            "ratio prequel p50 / bare p50: {:.2}× (goal ≤ 1.5×)",
-            active.p50 / bare.p50
+            "ratio prequel p50 / bare p50: {:.2}× (goal ≤ 1.5×); against bare with the caller's \
+             environment: {:.2}×",
+            active.p50 / bare.p50,
+            active.p50 / shell.p50
         );
         let rss = Stats::of(&self.rss);
         println!(
@@ -698,7 +821,7 @@ impl Report {
             rss.max,
             self.rss.len(),
             self.idle_rss_before,
-            self.prequel.len() + 1,
+            self.prequel.len() + self.cli_ms.len() + 1,
             self.idle_rss_after,
         );
         // What the provisioner itself said about readiness (its own 100 ms polling).

@@ -64,8 +64,10 @@ pub struct InterviewArgs {
 
 const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
 
-/// How often `now` asks for the interview's state while it is provisioned.
-const POLL_EVERY: Duration = Duration::from_millis(300);
+/// How often `now` asks for the interview's state while it is provisioned: a cheap local request,
+/// and a start takes ≈ 0.4 s, so a coarse poll would add most of a start again (issue 4's event
+/// stream will replace polling).
+const POLL_EVERY: Duration = Duration::from_millis(50);
 /// How long `now` waits for an instance before giving up (the interview goes on regardless).
 const WAIT_AT_MOST: Duration = Duration::from_secs(10 * 60);
 /// Polls in a row that may fail (a server restart) before the wait is given up.

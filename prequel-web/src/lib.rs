@@ -47,6 +47,7 @@ use axum::routing::{get, post};
 use chrono_tz::Tz;
 use prequel_core::Prequel;
 use prequel_core::domain::SecretString;
+use tokio::sync::watch;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -68,6 +69,64 @@ pub struct ApiState {
     pub admin_token: SecretString,
     /// The zone commands are read in when the request names none.
     pub default_zone: Tz,
+    /// Timings and switches of the web surface.
+    pub config: WebConfig,
+    /// Turns true when the server shuts down: open event streams end at once, so a graceful
+    /// shutdown does not wait for clients that never hang up.
+    pub shutdown: watch::Receiver<bool>,
+    /// Keeps the default signal's sender alive, so an unset signal never reads as "closed".
+    _never_sent: Option<std::sync::Arc<watch::Sender<bool>>>,
+}
+
+impl ApiState {
+    /// State with the default [`WebConfig`] and no shutdown signal (streams end when their
+    /// client leaves).
+    pub fn new(prequel: Prequel, admin_token: SecretString, default_zone: Tz) -> Self {
+        let (sender, shutdown) = watch::channel(false);
+        Self {
+            prequel,
+            admin_token,
+            default_zone,
+            config: WebConfig::default(),
+            shutdown,
+            _never_sent: Some(std::sync::Arc::new(sender)),
+        }
+    }
+
+    /// Ends event streams when `shutdown` turns true.
+    pub fn with_shutdown(mut self, shutdown: watch::Receiver<bool>) -> Self {
+        self.shutdown = shutdown;
+        self._never_sent = None;
+        self
+    }
+
+    /// Uses these timings and switches.
+    pub fn with_config(mut self, config: WebConfig) -> Self {
+        self.config = config;
+        self
+    }
+}
+
+/// Timings and switches of the web surface. `Default` gives the production values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebConfig {
+    /// How often an event stream sends `heartbeat` (keeps proxies from closing idle streams).
+    pub heartbeat: std::time::Duration,
+    /// How often an event stream sends `operation_status` (the summary of open interviews).
+    pub status_every: std::time::Duration,
+    /// Whether the status page and its read-only data are open, without the admin token, to
+    /// requests from loopback addresses (for a single-machine setup).
+    pub open_on_loopback: bool,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat: std::time::Duration::from_secs(30),
+            status_every: std::time::Duration::from_secs(15),
+            open_on_loopback: false,
+        }
+    }
 }
 
 /// The HTTP routes of Prequel (see the crate documentation for the API).

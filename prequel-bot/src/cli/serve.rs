@@ -166,15 +166,18 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .start(stopped)
         .await
         .map_err(|e| anyhow::anyhow!("cannot start the scheduler: {e}"))?;
-    let router = prequel_web::router(ApiState {
-        prequel,
-        admin_token,
-        default_zone: config.tz,
-    });
+    let (web_stop, web_stopped) = watch::channel(false);
+    let router = prequel_web::router(
+        ApiState::new(prequel, admin_token, config.tz).with_shutdown(web_stopped),
+    );
     announce(listener.local_addr()?, &token_path)?;
 
     axum::serve(listener, router)
-        .with_graceful_shutdown(signals.received())
+        .with_graceful_shutdown(async move {
+            signals.received().await;
+            // End open event streams, or the graceful shutdown would wait for their clients.
+            let _ = web_stop.send(true);
+        })
         .await
         .context("the HTTP server failed")?;
 

@@ -78,11 +78,11 @@ pub fn api() -> Api {
         )
         .build()
         .expect("build the facade");
-    let router = router(ApiState {
+    let router = router(ApiState::new(
         prequel,
-        admin_token: SecretString::new(TOKEN),
-        default_zone: SERVER_ZONE,
-    });
+        SecretString::new(TOKEN),
+        SERVER_ZONE,
+    ));
     Api { _dir: dir, router }
 }
 

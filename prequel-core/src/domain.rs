@@ -16,6 +16,38 @@ use thiserror::Error;
 #[error("{0}")]
 pub struct InvalidValue(pub String);
 
+/// The conversions every text newtype here shares: shown as its text, stored as its text, and
+/// read back through its own `parse` (so storage and serde validate exactly like user input).
+macro_rules! text_newtype {
+    ($name:ident) => {
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = InvalidValue;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidValue;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+    };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Identifiers
 // ---------------------------------------------------------------------------------------------
@@ -79,31 +111,7 @@ impl InterviewId {
     }
 }
 
-impl fmt::Display for InterviewId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for InterviewId {
-    type Error = InvalidValue;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<InterviewId> for String {
-    fn from(value: InterviewId) -> Self {
-        value.0
-    }
-}
-
-impl FromStr for InterviewId {
-    type Err = InvalidValue;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
+text_newtype!(InterviewId);
 
 /// Identifies one operation (a create or a destroy of one interview).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -140,24 +148,7 @@ impl OperationId {
     }
 }
 
-impl fmt::Display for OperationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for OperationId {
-    type Error = InvalidValue;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<OperationId> for String {
-    fn from(value: OperationId) -> Self {
-        value.0
-    }
-}
+text_newtype!(OperationId);
 
 /// Names a challenge: the folder name under `challenge/` (`python`, `javascript`, `sql`, …).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -189,24 +180,7 @@ impl ChallengeId {
     }
 }
 
-impl fmt::Display for ChallengeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for ChallengeId {
-    type Error = InvalidValue;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<ChallengeId> for String {
-    fn from(value: ChallengeId) -> Self {
-        value.0
-    }
-}
+text_newtype!(ChallengeId);
 
 // ---------------------------------------------------------------------------------------------
 // Interview length

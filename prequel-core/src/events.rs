@@ -68,7 +68,9 @@ impl Event {
         }
     }
 
-    fn from_change(cursor: ChangeCursor, kind: ChangeKind) -> Self {
+    /// The event for the change at `cursor` in the store's feed (what [`ChangeFollower`]
+    /// publishes; also used to replay changes read with `Prequel::changes_since`).
+    pub fn from_change(cursor: ChangeCursor, kind: ChangeKind) -> Self {
         match kind {
             ChangeKind::Interview { interview } => Self::InterviewUpdate { cursor, interview },
             ChangeKind::Operation { operation } => Self::OperationUpdate { cursor, operation },

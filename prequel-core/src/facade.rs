@@ -23,7 +23,8 @@ use crate::provision::Provisioner;
 use crate::scheduler::{Backends, Scheduler, SchedulerConfig, SchedulerStats};
 use crate::secrets::SecretStore;
 use crate::store::{
-    DestroyRequested, InterviewScope, NewInterview, OperationStore, Page, PageRequest, StoreError,
+    ChangeBatch, ChangeCursor, DestroyRequested, InterviewScope, NewInterview, OperationStore,
+    Page, PageRequest, StoreError,
 };
 
 /// What a command did, for the frontend to render.
@@ -187,6 +188,7 @@ impl PrequelBuilder {
                 config: self.config,
                 bus: EventBus::new(4096),
                 new_work: Arc::new(Notify::new()),
+                stats: Arc::new(SchedulerStats::default()),
             }),
         })
     }
@@ -208,6 +210,9 @@ struct Inner {
     config: PrequelConfig,
     bus: EventBus,
     new_work: Arc<Notify>,
+    /// Made here, not by the scheduler, so readers (`/metrics`, `/readyz`) have it before and
+    /// whether or not [`Prequel::start`] ran.
+    stats: Arc<SchedulerStats>,
 }
 
 /// The background tasks of a running engine (scheduler and change-feed follower).
@@ -462,6 +467,46 @@ impl Prequel {
         self.inner.bus.subscribe()
     }
 
+    /// Up to `limit` changes after `cursor` from the store's change feed, oldest first (turn
+    /// each into an [`Event`] with [`Event::from_change`]). For replaying what a subscriber
+    /// missed — a client reconnecting from its last event, or one that lagged behind the bus —
+    /// before it goes on with [`Prequel::subscribe`]: subscribe first, then replay, then skip
+    /// live events whose cursor was already replayed, and nothing is lost or repeated.
+    pub async fn changes_since(
+        &self,
+        cursor: ChangeCursor,
+        limit: u32,
+    ) -> Result<ChangeBatch, PrequelError> {
+        Ok(self.inner.store.changes_since(cursor, limit).await?)
+    }
+
+    /// The cursor of the newest change in the store (where a subscriber "from now" starts).
+    pub async fn latest_change(&self) -> Result<ChangeCursor, PrequelError> {
+        Ok(self.inner.store.latest_change().await?)
+    }
+
+    /// This process's scheduler counters (all zero while [`Prequel::start`] has not run).
+    pub fn stats(&self) -> Arc<SchedulerStats> {
+        self.inner.stats.clone()
+    }
+
+    /// Whether the store answers, by its cheapest read: for readiness probes.
+    pub async fn check_store(&self) -> Result<(), PrequelError> {
+        self.inner.store.latest_change().await?;
+        Ok(())
+    }
+
+    /// Whether this process's scheduler is running: its latest loop pass started within twice
+    /// the poll cap (the loop wakes at least once per poll cap, so a scheduler that missed two
+    /// wake-ups is stuck or gone). False when [`Prequel::start`] never ran.
+    pub fn scheduler_alive(&self) -> bool {
+        let cap = self.inner.config.scheduler.poll_cap;
+        self.inner
+            .stats
+            .last_tick()
+            .is_some_and(|last| self.now() - last <= cap * 2)
+    }
+
     /// Starts the scheduler and the change-feed follower; they stop when `shutdown` turns true.
     pub async fn start(&self, shutdown: watch::Receiver<bool>) -> Result<Background, PrequelError> {
         let inner = &self.inner;
@@ -479,7 +524,8 @@ impl Prequel {
             inner.bus.clone(),
             inner.config.scheduler.clone(),
             inner.new_work.clone(),
-        );
+        )
+        .with_stats(inner.stats.clone());
         let stats = scheduler.stats();
         let tasks = vec![
             tokio::spawn(follower.run(from, shutdown.clone())),

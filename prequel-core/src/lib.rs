@@ -8,7 +8,9 @@
 //! comes back out as an [`Event`](events::Event) from the store's change feed.
 //!
 //! Frontends (Slack, Discord, the CLI, the web page) use the [`Prequel`] facade and nothing deeper.
-//! Time is injected through [`Clock`](clock::Clock) everywhere.
+//! Time is injected through [`Clock`](clock::Clock) everywhere. What the scheduler measures
+//! ([`SchedulerStats`](scheduler::SchedulerStats): counters and lock-free
+//! [`Histogram`](metrics::Histogram)s) is read through [`Prequel::stats`]; frontends format it.
 #![deny(missing_docs)]
 
 pub mod challenge;
@@ -17,6 +19,7 @@ pub mod command;
 pub mod domain;
 pub mod events;
 mod facade;
+pub mod metrics;
 pub mod provision;
 pub mod scheduler;
 pub mod secrets;

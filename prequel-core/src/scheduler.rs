@@ -11,7 +11,7 @@
 //! with reason `missed` instead of running it late; a missed destroy simply runs at once.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -26,6 +26,7 @@ use crate::domain::{
     Requester,
 };
 use crate::events::{Event, EventBus, SchedulerEvent, SchedulerEventKind};
+use crate::metrics::Histogram;
 use crate::provision::{InstanceSpec, Progress, ProvisionError, Provisioner};
 use crate::secrets::SecretStore;
 use crate::store::{
@@ -91,8 +92,10 @@ pub fn scheduler_requester() -> Requester {
     }
 }
 
-/// Counters a benchmark or `/metrics` can read.
-#[derive(Debug, Default)]
+/// Counters a benchmark or `/metrics` can read. Shared (`Arc`) between the scheduler, which
+/// records, and the facade ([`crate::Prequel::stats`]), which hands it to readers; every field is
+/// an atomic, so recording never waits for a reader. Counts are this process's since it started.
+#[derive(Debug)]
 pub struct SchedulerStats {
     /// Operations claimed by this scheduler.
     pub claimed: AtomicU64,
@@ -100,6 +103,101 @@ pub struct SchedulerStats {
     pub lost_races: AtomicU64,
     /// Loop iterations.
     pub ticks: AtomicU64,
+    /// Claim time minus due time of every operation this scheduler claimed, in seconds: how
+    /// late work starts (a busy or stalled scheduler shows here first).
+    pub lateness: Histogram,
+    /// From the claim of a create to its instance being active, in seconds (successful creates
+    /// only; failures show in [`SchedulerStats::operations`]).
+    pub provisioning: Histogram,
+    /// `[kind][result]`, see [`SchedulerStats::operations`].
+    outcomes: [[AtomicU64; OperationResult::ALL.len()]; 2],
+    /// The start of the latest loop pass, milliseconds since the Unix epoch on the scheduler's
+    /// clock; `i64::MIN` before the first.
+    last_tick_ms: AtomicI64,
+}
+
+/// Upper bounds of [`SchedulerStats::lateness`], in seconds: a healthy scheduler claims within
+/// milliseconds of the due time; the poll cap (30 s) and a backlog show in the upper buckets.
+pub const LATENESS_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
+/// Upper bounds of [`SchedulerStats::provisioning`], in seconds: a local code-server is active
+/// in a few seconds, a cloud task in one to three minutes.
+pub const PROVISIONING_BUCKETS: [f64; 12] = [
+    0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0,
+];
+
+/// How an operation's attempt ended, as counted in [`SchedulerStats::operations`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OperationResult {
+    /// The operation is done.
+    Completed = 0,
+    /// The operation failed for good (a permanent error, or the last attempt).
+    Failed = 1,
+    /// The attempt failed and another is scheduled.
+    Retried = 2,
+}
+
+impl OperationResult {
+    /// Every result, in the order of their discriminants (which index the counters).
+    pub const ALL: [Self; 3] = [Self::Completed, Self::Failed, Self::Retried];
+
+    /// The result's name in metrics (`completed`, `failed`, `retried`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Retried => "retried",
+        }
+    }
+}
+
+impl Default for SchedulerStats {
+    fn default() -> Self {
+        Self {
+            claimed: AtomicU64::new(0),
+            lost_races: AtomicU64::new(0),
+            ticks: AtomicU64::new(0),
+            lateness: Histogram::new(&LATENESS_BUCKETS),
+            provisioning: Histogram::new(&PROVISIONING_BUCKETS),
+            outcomes: Default::default(),
+            last_tick_ms: AtomicI64::new(i64::MIN),
+        }
+    }
+}
+
+impl SchedulerStats {
+    /// Attempts of `kind` that ended with `result`.
+    pub fn operations(&self, kind: OperationKind, result: OperationResult) -> u64 {
+        self.outcomes[kind_index(kind)][result as usize].load(Ordering::Relaxed)
+    }
+
+    /// When the latest loop pass started (on the scheduler's clock); `None` before the first,
+    /// that is, when the scheduler never ran.
+    pub fn last_tick(&self) -> Option<DateTime<Utc>> {
+        match self.last_tick_ms.load(Ordering::Relaxed) {
+            i64::MIN => None,
+            ms => DateTime::from_timestamp_millis(ms),
+        }
+    }
+
+    fn record(&self, kind: OperationKind, result: OperationResult) {
+        self.outcomes[kind_index(kind)][result as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn tick(&self, now: DateTime<Utc>) {
+        self.ticks.fetch_add(1, Ordering::Relaxed);
+        self.last_tick_ms
+            .store(now.timestamp_millis(), Ordering::Relaxed);
+    }
+}
+
+fn kind_index(kind: OperationKind) -> usize {
+    match kind {
+        OperationKind::Create => 0,
+        OperationKind::Destroy => 1,
+    }
 }
 
 /// The scheduler. Cheap to clone handles are not needed: run it once per process with
@@ -156,6 +254,13 @@ impl Scheduler {
         }
     }
 
+    /// Records into `stats` instead of counters of its own (the facade shares its counters this
+    /// way, so they can be read before and after the scheduler runs).
+    pub fn with_stats(mut self, stats: Arc<SchedulerStats>) -> Self {
+        self.stats = stats;
+        self
+    }
+
     /// The scheduler's counters.
     pub fn stats(&self) -> Arc<SchedulerStats> {
         self.stats.clone()
@@ -179,7 +284,7 @@ impl Scheduler {
             if *shutdown.borrow() {
                 break;
             }
-            this.stats.ticks.fetch_add(1, Ordering::Relaxed);
+            this.stats.tick(this.clock.now());
             let progress = match this.tick(&permits, &worker_done, &mut workers).await {
                 Ok(progress) => progress,
                 Err(err) => {
@@ -193,9 +298,9 @@ impl Scheduler {
                 }
             };
             while workers.try_join_next().is_some() {}
-            let deadline = this.next_wake(progress).await;
+            let wake = this.next_wake(progress).await;
             tokio::select! {
-                _ = this.clock.sleep_until(deadline) => {}
+                _ = wake.wait(this.clock.as_ref()) => {}
                 _ = this.new_work.notified() => {}
                 _ = worker_done.notified() => {}
                 _ = shutdown.wait_for(|stop| *stop) => break,
@@ -211,7 +316,7 @@ impl Scheduler {
     }
 
     /// When to look at the store next.
-    async fn next_wake(&self, made_progress: bool) -> DateTime<Utc> {
+    async fn next_wake(&self, made_progress: bool) -> Wake {
         let now = self.clock.now();
         let cap = now + self.config.poll_cap;
         let next = match self.store.next_due(self.config.warn_before).await {
@@ -221,15 +326,15 @@ impl Scheduler {
                 next.earliest().unwrap_or(cap).min(cap)
             }
             // The store is unreachable: try again soon, but not in a tight loop.
-            Err(_) => now + Duration::seconds(1),
+            Err(_) => return Wake::Pause(std::time::Duration::from_secs(1)),
         };
         // Work that is due but could not be taken (all permits busy, a destroy waiting for its
         // create) would make the loop spin; without progress, look again after a short pause —
         // a finishing worker rings `worker_done` sooner.
         if !made_progress && next <= now {
-            now + Duration::milliseconds(250)
+            Wake::Pause(std::time::Duration::from_millis(250))
         } else {
-            next
+            Wake::At(next)
         }
     }
 
@@ -272,6 +377,7 @@ impl Scheduler {
                     Some(claimed) => {
                         progress = true;
                         self.stats.claimed.fetch_add(1, Ordering::Relaxed);
+                        self.stats.lateness.observe_duration(now - op.due_at);
                         let this = self.clone();
                         let done = worker_done.clone();
                         let span = tracing::info_span!("operation", interview = %claimed.interview.id, kind = %claimed.operation.kind);
@@ -437,7 +543,9 @@ impl Scheduler {
             self.lost(&interview.id);
             return;
         };
-        let outcome = self.finish(&operation, &lease, result, &progress).await;
+        let outcome = self
+            .finish(&operation, &lease, result, &progress, now)
+            .await;
         progress.flush().await;
         match outcome {
             Ok(()) => {}
@@ -488,6 +596,7 @@ impl Scheduler {
         lease: &Lease,
         result: Result<Completion, ProvisionError>,
         progress: &StoreProgress,
+        started: DateTime<Utc>,
     ) -> StoreResult<()> {
         let now = self.clock.now();
         match result {
@@ -495,6 +604,11 @@ impl Scheduler {
                 progress.log(format!("{} completed", operation.kind)).await;
                 progress.flush().await;
                 self.store.complete(lease, completion, now).await?;
+                self.stats
+                    .record(operation.kind, OperationResult::Completed);
+                if operation.kind == OperationKind::Create {
+                    self.stats.provisioning.observe_duration(now - started);
+                }
                 if operation.kind == OperationKind::Destroy {
                     // The instance is gone; its password opens nothing any more.
                     if let Err(err) = self.secrets.forget(&operation.interview_id).await {
@@ -516,8 +630,10 @@ impl Scheduler {
                     .retry_later(lease, &err.message, now + delay, now)
                     .await?;
                 if after.status == OperationStatus::Failed {
+                    self.stats.record(operation.kind, OperationResult::Failed);
                     self.failed(operation, &err.message);
                 } else {
+                    self.stats.record(operation.kind, OperationResult::Retried);
                     self.note(
                         Some(operation.interview_id.clone()),
                         SchedulerEventKind::Retrying,
@@ -537,6 +653,7 @@ impl Scheduler {
                     .await;
                 progress.flush().await;
                 self.store.fail(lease, &err.message, now).await?;
+                self.stats.record(operation.kind, OperationResult::Failed);
                 self.failed(operation, &err.message);
             }
         }
@@ -584,6 +701,26 @@ impl Scheduler {
             kind,
             message,
         }));
+    }
+}
+
+/// When the loop looks at the store again.
+enum Wake {
+    /// At this moment of the injected clock (work falls due then).
+    At(DateTime<Utc>),
+    /// After this much real time: a pause to keep the loop from spinning (the store is
+    /// unreachable, or due work cannot be taken yet). Real time, not the injected clock, since
+    /// it paces the process, not the schedule — on a manual clock that stopped moving, a
+    /// clock-timed pause would never end.
+    Pause(std::time::Duration),
+}
+
+impl Wake {
+    async fn wait(self, clock: &dyn Clock) {
+        match self {
+            Self::At(deadline) => clock.sleep_until(deadline).await,
+            Self::Pause(pause) => tokio::time::sleep(pause).await,
+        }
     }
 }
 

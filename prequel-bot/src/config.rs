@@ -32,6 +32,9 @@ pub struct ServeConfig {
     /// How long a claim on work lasts without renewal: after a crash, the unfinished work waits
     /// this long before another server (or this one, restarted) takes it over.
     pub lease: std::time::Duration,
+    /// Whether the status page and its read-only data are open without the admin token to
+    /// requests from loopback addresses.
+    pub open_status_on_loopback: bool,
 }
 
 /// The settings given as flags (each `None` when the flag was not given).
@@ -53,6 +56,8 @@ pub struct Flags {
     pub instance_bind: Option<String>,
     /// `--lease-seconds`.
     pub lease_seconds: Option<String>,
+    /// `--open-status-page-on-loopback` (`"true"` when given bare).
+    pub open_status_on_loopback: Option<String>,
 }
 
 /// Where a value came from, for error messages.
@@ -118,6 +123,32 @@ struct FileSettings {
     code_server: Option<String>,
     instance_bind: Option<String>,
     lease_seconds: Option<String>,
+    /// A TOML boolean (`true`) or the same words as the variable (`"true"`).
+    #[serde(default, deserialize_with = "bool_or_text")]
+    open_status_on_loopback: Option<String>,
+}
+
+/// Reads a switch written either as a TOML boolean or as text, as text: one parser
+/// ([`parse_switch`]) then checks every source alike. Only `open_status_on_loopback` uses it,
+/// so a wrong type names that key.
+fn bool_or_text<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct Switch;
+    impl serde::de::Visitor<'_> for Switch {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("true or false for `open_status_on_loopback`")
+        }
+        fn visit_bool<E>(self, value: bool) -> Result<String, E> {
+            Ok(value.to_string())
+        }
+        fn visit_str<E>(self, value: &str) -> Result<String, E> {
+            Ok(value.to_owned())
+        }
+    }
+    deserializer.deserialize_any(Switch).map(Some)
 }
 
 /// The built-in defaults: everything on this machine, next to the working directory.
@@ -131,6 +162,9 @@ pub const DEFAULT_INSTANCE_BIND: &str = "127.0.0.1";
 /// A minute: long enough that a busy server never loses work it is doing (it renews every
 /// third of it), short enough that a crashed server's work resumes soon.
 pub const DEFAULT_LEASE_SECONDS: &str = "60";
+/// Closed: the status page asks for the admin token like everything else, because a loopback
+/// peer may be a reverse proxy on the same machine forwarding anyone's requests.
+pub const DEFAULT_OPEN_STATUS_ON_LOOPBACK: &str = "false";
 
 /// The environment variable naming the config file.
 pub const CONFIG_ENV: &str = "PREQUEL_CONFIG";
@@ -176,6 +210,11 @@ const LEASE_SECONDS: Setting = Setting {
     flag: "--lease-seconds",
     env: "PREQUEL_LEASE_SECONDS",
     key: "lease_seconds",
+};
+const OPEN_STATUS_ON_LOOPBACK: Setting = Setting {
+    flag: "--open-status-page-on-loopback",
+    env: "PREQUEL_OPEN_STATUS_ON_LOOPBACK",
+    key: "open_status_on_loopback",
 };
 
 /// The system's zone, or UTC when it cannot be found or is not a known IANA name.
@@ -228,6 +267,11 @@ pub fn resolve(
     let code_server = lookup(&CODE_SERVER, |f| &f.code_server, &flags.code_server);
     let instance_bind = lookup(&INSTANCE_BIND, |f| &f.instance_bind, &flags.instance_bind);
     let lease_seconds = lookup(&LEASE_SECONDS, |f| &f.lease_seconds, &flags.lease_seconds);
+    let open_status_on_loopback = lookup(
+        &OPEN_STATUS_ON_LOOPBACK,
+        |f| &f.open_status_on_loopback,
+        &flags.open_status_on_loopback,
+    );
 
     Ok(ServeConfig {
         data_dir: path_setting(data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
@@ -240,6 +284,11 @@ pub fn resolve(
         code_server: path_setting(code_server),
         instance_bind: parse_or_default(instance_bind, DEFAULT_INSTANCE_BIND, parse_ip)?,
         lease: parse_or_default(lease_seconds, DEFAULT_LEASE_SECONDS, parse_lease)?,
+        open_status_on_loopback: parse_or_default(
+            open_status_on_loopback,
+            DEFAULT_OPEN_STATUS_ON_LOOPBACK,
+            parse_switch,
+        )?,
     })
 }
 
@@ -315,6 +364,14 @@ fn parse_lease(text: &str) -> Result<std::time::Duration, String> {
     }
 }
 
+fn parse_switch(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("is not true or false".to_owned()),
+    }
+}
+
 fn parse_tz(text: &str) -> Result<Tz, String> {
     parse_zone(text).map_err(|_| "is not an IANA time zone like Europe/Berlin or UTC".to_owned())
 }
@@ -357,7 +414,65 @@ mod tests {
                 code_server: None,
                 instance_bind: "127.0.0.1".parse().expect("ip"),
                 lease: std::time::Duration::from_secs(60),
+                open_status_on_loopback: false,
             }
+        );
+    }
+
+    #[test]
+    fn the_status_page_switch_comes_from_the_flag_the_variable_or_the_file() {
+        let env = [("PREQUEL_OPEN_STATUS_ON_LOOPBACK", "false")];
+        let flags = Flags {
+            open_status_on_loopback: Some("true".into()),
+            ..Flags::default()
+        };
+        assert!(
+            resolve_with(&flags, &env)
+                .expect("valid")
+                .open_status_on_loopback
+        );
+        let env = [("PREQUEL_OPEN_STATUS_ON_LOOPBACK", "TRUE")];
+        assert!(
+            resolve_with(&Flags::default(), &env)
+                .expect("valid")
+                .open_status_on_loopback
+        );
+        for text in [
+            "open_status_on_loopback = true\n",
+            "open_status_on_loopback = \"true\"\n",
+        ] {
+            let (_dir, path) = config_file(text);
+            let flags = Flags {
+                config: Some(path),
+                ..Flags::default()
+            };
+            assert!(
+                resolve_with(&flags, &[])
+                    .expect("valid")
+                    .open_status_on_loopback,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_status_page_switch_is_named_with_where_it_came_from() {
+        let env = [("PREQUEL_OPEN_STATUS_ON_LOOPBACK", "yes please")];
+        let err = resolve_with(&Flags::default(), &env).expect_err("bad");
+        assert_eq!(
+            err.to_string(),
+            "PREQUEL_OPEN_STATUS_ON_LOOPBACK: \"yes please\" is not true or false"
+        );
+        let (_dir, path) = config_file("open_status_on_loopback = 1\n");
+        let flags = Flags {
+            config: Some(path.clone()),
+            ..Flags::default()
+        };
+        let err = resolve_with(&flags, &[]).expect_err("bad").to_string();
+        assert!(
+            err.starts_with(&format!("config file {}: line 1: ", path.display()))
+                && err.contains("true or false for `open_status_on_loopback`"),
+            "{err}"
         );
     }
 

@@ -1,7 +1,24 @@
-//! The admin token check in front of every `/api` route.
+//! Who may call what.
+//!
+//! - The admin token, `Authorization: Bearer <token>`, opens every `/api` route. It is the only
+//!   key to `POST /api/commands`, the one route that changes anything.
+//! - The status page's session cookie, [`SESSION_COOKIE`], opens the read-only routes: the page,
+//!   the event stream and the interview listings. A person gets it by typing the admin token into
+//!   the page's sign-in form once. Its value is `HMAC-SHA256(admin token, "prequel status page
+//!   v1")` in hex, not the token: the browser never holds the key to the write API, so a leaked
+//!   cookie cannot be replayed against it, and rotating the token ends every session. Because it
+//!   is derived rather than stored, every replica behind a load balancer accepts the same cookie.
+//! - With [`WebConfig::open_on_loopback`](crate::WebConfig), the read-only routes need nothing at
+//!   all from a loopback peer (a single-machine setup). The peer is read from axum's
+//!   `ConnectInfo<SocketAddr>`; without it (an embedder's own server, a test's `oneshot`) the
+//!   peer is unknown, which is not loopback.
+//!
+//! Every comparison with a secret runs in constant time.
 
-use axum::extract::{Request, State};
-use axum::http::header;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{Extensions, HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use prequel_core::domain::SecretString;
@@ -10,6 +27,24 @@ use subtle::ConstantTimeEq;
 
 use crate::ApiState;
 use crate::error::ApiError;
+
+/// The name of the status page's session cookie.
+pub(crate) const SESSION_COOKIE: &str = "prequel_session";
+
+/// What the session cookie's HMAC signs. Versioned, so a future cookie format can never be
+/// confused with this one.
+const SESSION_CONTEXT: &[u8] = b"prequel status page v1";
+
+/// Why a read-only request was let in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadAccess {
+    /// It carried the admin token.
+    Token,
+    /// It carried the status page's session cookie.
+    Session,
+    /// It came from a loopback address and the server is open there.
+    Loopback,
+}
 
 /// Lets the request through only with `Authorization: Bearer <admin token>`.
 pub(crate) async fn require_admin(
@@ -24,13 +59,59 @@ pub(crate) async fn require_admin(
                 .to_owned(),
         ));
     };
+    check_bearer(value, &state.admin_token)?;
+    Ok(next.run(request).await)
+}
+
+/// Lets a read-only request through with the admin token, the session cookie, or from loopback
+/// when the server is open there (see the module documentation).
+pub(crate) async fn require_reader(
+    State(state): State<ApiState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    match read_access(&state, request.headers(), request.extensions())? {
+        Some(_) => Ok(next.run(request).await),
+        None => Err(ApiError::Unauthorized(
+            "this needs the admin token (`Authorization: Bearer <token>`, kept in \
+             <data dir>/admin-token) or a status page session (sign in at /)"
+                .to_owned(),
+        )),
+    }
+}
+
+/// How a read-only request may be let in, if at all. A request that presents an
+/// `Authorization` header is judged by it alone: a wrong token is an error even when a cookie
+/// would have done, so a script with a stale token hears about it.
+pub(crate) fn read_access(
+    state: &ApiState,
+    headers: &HeaderMap,
+    extensions: &Extensions,
+) -> Result<Option<ReadAccess>, ApiError> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        check_bearer(value, &state.admin_token)?;
+        return Ok(Some(ReadAccess::Token));
+    }
+    if has_session(headers, &state.admin_token) {
+        return Ok(Some(ReadAccess::Session));
+    }
+    if state.config.open_on_loopback && peer_is_loopback(extensions) {
+        return Ok(Some(ReadAccess::Loopback));
+    }
+    Ok(None)
+}
+
+fn check_bearer(
+    value: &axum::http::HeaderValue,
+    admin_token: &SecretString,
+) -> Result<(), ApiError> {
     let presented = value
         .to_str()
         .ok()
         .and_then(|text| text.strip_prefix("Bearer "))
         .map(str::trim);
     match presented {
-        Some(token) if tokens_match(token, &state.admin_token) => Ok(next.run(request).await),
+        Some(token) if token_matches(token, admin_token) => Ok(()),
         Some(_) => Err(ApiError::Unauthorized(
             "the admin token is wrong; use the one in the server's <data dir>/admin-token"
                 .to_owned(),
@@ -41,24 +122,159 @@ pub(crate) async fn require_admin(
     }
 }
 
+/// Whether `presented` is the admin token, compared in constant time.
+pub(crate) fn token_matches(presented: &str, expected: &SecretString) -> bool {
+    secrets_match(presented, expected.expose())
+}
+
 /// Compares in constant time. Both sides are hashed first so that neither the length of the
-/// token nor the position of the first differing byte shows in the timing.
-fn tokens_match(presented: &str, expected: &SecretString) -> bool {
+/// secret nor the position of the first differing byte shows in the timing.
+fn secrets_match(presented: &str, expected: &str) -> bool {
     let presented = Sha256::digest(presented.as_bytes());
-    let expected = Sha256::digest(expected.expose().as_bytes());
+    let expected = Sha256::digest(expected.as_bytes());
     presented[..].ct_eq(&expected[..]).into()
+}
+
+/// The session cookie's value for this admin token: `HMAC-SHA256(token, SESSION_CONTEXT)` in
+/// lowercase hex. It is itself a (read-only) credential: never log it.
+pub(crate) fn session_value(admin_token: &SecretString) -> String {
+    let mac = hmac_sha256(admin_token.expose().as_bytes(), SESSION_CONTEXT);
+    mac.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Whether any `Cookie` header carries a valid session cookie.
+fn has_session(headers: &HeaderMap, admin_token: &SecretString) -> bool {
+    let expected = session_value(admin_token);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(name, _)| *name == SESSION_COOKIE)
+        // Every candidate is compared (no short cut), though only the match matters.
+        .fold(false, |found, (_, value)| {
+            secrets_match(value.trim_matches('"'), &expected) | found
+        })
+}
+
+/// Whether the connection's peer is a loopback address (`127.0.0.0/8`, `::1`, or IPv4 loopback
+/// mapped into IPv6). Unknown peers are not.
+fn peer_is_loopback(extensions: &Extensions) -> bool {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|ConnectInfo(peer)| peer.ip().to_canonical().is_loopback())
+}
+
+/// HMAC (RFC 2104) over SHA-256. Ten lines here rather than a dependency for one call.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    const BLOCK: usize = 64;
+    let mut padded = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        padded[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        padded[..key.len()].copy_from_slice(key);
+    }
+    let inner = Sha256::new()
+        .chain_update(padded.map(|b| b ^ 0x36))
+        .chain_update(message)
+        .finalize();
+    let outer = Sha256::new()
+        .chain_update(padded.map(|b| b ^ 0x5c))
+        .chain_update(inner)
+        .finalize();
+    outer.into()
 }
 
 #[cfg(test)]
 mod tests {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
     use super::*;
 
     #[test]
     fn only_the_exact_token_matches() {
         let token = SecretString::new("3f2a9c");
-        assert!(tokens_match("3f2a9c", &token));
+        assert!(token_matches("3f2a9c", &token));
         for wrong in ["", "3f2a9", "3f2a9c0", "3F2A9C", "xxxxxx"] {
-            assert!(!tokens_match(wrong, &token), "{wrong:?} matched");
+            assert!(!token_matches(wrong, &token), "{wrong:?} matched");
         }
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn hmac_matches_the_rfc_4231_vectors() {
+        // Test case 2: a short key.
+        assert_eq!(
+            hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        // Test case 6: a key longer than the block is hashed first.
+        assert_eq!(
+            hex(&hmac_sha256(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+
+    #[test]
+    fn the_session_value_is_derived_from_the_token_and_is_not_the_token() {
+        let token = SecretString::new("test-admin-token-0123456789abcdef");
+        let value = session_value(&token);
+        assert_eq!(value.len(), 64);
+        assert!(!value.contains(token.expose()));
+        assert_eq!(value, session_value(&token), "stable across calls");
+        assert_ne!(value, session_value(&SecretString::new("another-token")));
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let token = SecretString::new("t0ken");
+        let cookie = |text: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::COOKIE, text.parse().expect("header value"));
+            headers
+        };
+        let value = session_value(&token);
+        assert!(has_session(
+            &cookie(&format!("theme=dark; {SESSION_COOKIE}={value}; x=1")),
+            &token
+        ));
+        assert!(!has_session(
+            &cookie(&format!("{SESSION_COOKIE}=t0ken")),
+            &token
+        ));
+        assert!(!has_session(&cookie(&format!("other={value}")), &token));
+        assert!(!has_session(&HeaderMap::new(), &token));
+    }
+
+    #[test]
+    fn loopback_peers_are_told_apart_from_others_and_from_unknown_ones() {
+        let with_peer = |ip: IpAddr| {
+            let mut extensions = Extensions::new();
+            extensions.insert(ConnectInfo(SocketAddr::new(ip, 40000)));
+            extensions
+        };
+        for ip in [
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V4(Ipv4Addr::new(127, 3, 2, 1)),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+            IpAddr::V6(Ipv4Addr::LOCALHOST.to_ipv6_mapped()),
+        ] {
+            assert!(peer_is_loopback(&with_peer(ip)), "{ip}");
+        }
+        for ip in [
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7)),
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(Ipv4Addr::new(192, 168, 1, 2).to_ipv6_mapped()),
+        ] {
+            assert!(!peer_is_loopback(&with_peer(ip)), "{ip}");
+        }
+        assert!(!peer_is_loopback(&Extensions::new()), "unknown peer");
     }
 }

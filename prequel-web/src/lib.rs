@@ -6,7 +6,17 @@
 //!
 //! ## The JSON API
 //!
-//! Every route except `GET /healthz` needs `Authorization: Bearer <admin token>`.
+//! `POST /api/commands` needs `Authorization: Bearer <admin token>`. The read-only routes
+//! (`GET /api/interviews…`, `GET /api/events`) take the token too, or the status page's session
+//! cookie, or nothing from a loopback peer when [`WebConfig::open_on_loopback`] is set.
+//!
+//! ## The status page
+//!
+//! `GET /` is a live, read-only page of the interviews (one self-contained HTML file). A visitor
+//! without access gets a form asking for the admin token once; `POST /session` (form or JSON
+//! field `token`) sets the `HttpOnly`, `SameSite=Strict` cookie `prequel_session`, whose value
+//! is derived from the token (HMAC-SHA256), not the token itself, so it opens the read-only
+//! routes and never `POST /api/commands`. `POST /session/logout` clears it.
 //!
 //! | route | answer |
 //! |---|---|
@@ -14,6 +24,14 @@
 //! | `POST /api/commands` | the outcome of the words, see below |
 //! | `GET /api/interviews?all=&limit=&after=` | `{"interviews": [interview…], "next": token \| null}` |
 //! | `GET /api/interviews/{id}` | `{"interview": interview, "operations": [operation…]}` |
+//! | `GET /readyz` | `{"status": "ready", "store": "ok", "scheduler": "ok"}`, else 503 `unavailable` naming what is not ready |
+//! | `GET /metrics` | Prometheus text format 0.0.4 (the families are listed in `metrics.rs`) |
+//! | `GET /api/openapi.json` | the OpenAPI 3.1 document of every route here, generated from the code |
+//!
+//! `GET /healthz`, `GET /readyz` and `GET /api/openapi.json` need nothing (probes and tools
+//! read them; none tells a secret); `GET /metrics` needs the admin token, like
+//! `POST /api/commands`. Ready means the store answers and this process's scheduler made a
+//! pass within twice its poll cap.
 //!
 //! `POST /api/commands` takes `{"text": "schedule tomorrow 2pm 90m python", "tz":
 //! "Europe/Berlin", "user": "alice"}` (`tz` defaults to the server's zone, `user` to `api`;
@@ -28,8 +46,9 @@
 //!   `"time_zone": "Europe/Berlin"` for `tz`, `"text": "…"` for `help`.
 //!
 //! An interview is `{"id", "status", "challenge", "candidate", "start", "end", "access_url",
-//! "reason", "time_zone"}` with `start`/`end` in RFC 3339 in the interview's zone; an operation
-//! is `{"kind", "status", "attempts", "error", "due_at"}`. Neither ever holds a secret.
+//! "reason", "time_zone", "requested_by": {"platform", "user_id", "display_name"}}` with
+//! `start`/`end` in RFC 3339 in the interview's zone; an operation is `{"kind", "status",
+//! "attempts", "error", "due_at"}`. Neither ever holds a secret.
 //!
 //! ## Errors
 //!
@@ -54,8 +73,12 @@ use tracing::Level;
 mod auth;
 mod error;
 mod extract;
+mod metrics;
+mod openapi;
+mod page;
 mod render;
 mod routes;
+mod sse;
 
 pub use error::ApiError;
 pub use extract::BODY_LIMIT;
@@ -76,6 +99,8 @@ pub struct ApiState {
     pub shutdown: watch::Receiver<bool>,
     /// Keeps the default signal's sender alive, so an unset signal never reads as "closed".
     _never_sent: Option<std::sync::Arc<watch::Sender<bool>>>,
+    /// What the `/api/events` streams share (their count, rendered events); shared by clones.
+    sse: std::sync::Arc<sse::Shared>,
 }
 
 impl ApiState {
@@ -90,7 +115,14 @@ impl ApiState {
             config: WebConfig::default(),
             shutdown,
             _never_sent: Some(std::sync::Arc::new(sender)),
+            sse: std::sync::Arc::default(),
         }
+    }
+
+    /// How many `GET /api/events` streams are open now (for metrics). A stream counts from the
+    /// moment its request is accepted until it ends: client gone, or shutdown.
+    pub fn sse_clients(&self) -> usize {
+        self.sse.clients()
     }
 
     /// Ends event streams when `shutdown` turns true.
@@ -131,18 +163,37 @@ impl Default for WebConfig {
 
 /// The HTTP routes of Prequel (see the crate documentation for the API).
 pub fn router(state: ApiState) -> Router {
+    // The routes that change something: the admin token only.
     let api = Router::new()
         .route("/api/commands", post(routes::command))
-        .route("/api/interviews", get(routes::list))
-        .route("/api/interviews/{id}", get(routes::one))
+        // Not secret, but it shows how busy the service is and when (see `metrics`).
+        .route("/metrics", get(metrics::metrics))
         // A route layer runs only for matched routes, so unknown paths are a 404, not a 401.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_admin,
         ));
+    // The read-only routes: the admin token, the status page's session cookie, or a loopback
+    // peer when `WebConfig::open_on_loopback` (see `auth`). Nothing here may change anything.
+    let read = Router::new()
+        .route("/api/interviews", get(routes::list))
+        .route("/api/interviews/{id}", get(routes::one))
+        .route("/api/events", get(sse::events))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_reader,
+        ));
     Router::new()
         .route("/healthz", get(routes::healthz))
+        // Load balancers poll it without a token; it says only "ready" or which part is not.
+        .route("/readyz", get(routes::readyz))
+        .route("/api/openapi.json", get(openapi::openapi_json))
+        // The status page decides itself between the page and its sign-in form.
+        .route("/", get(page::index))
+        .route("/session", post(page::sign_in))
+        .route("/session/logout", post(page::sign_out))
         .merge(api)
+        .merge(read)
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -1,4 +1,7 @@
 //! The handlers. Each is: identify the user → build the command → call the facade → render.
+//!
+//! Each carries its `#[utoipa::path]`: the route, its parameters, and every answer it can give,
+//! errors included, for the OpenAPI document (`crate::openapi`).
 
 use axum::Json;
 use axum::extract::rejection::PathRejection;
@@ -7,28 +10,78 @@ use prequel_core::command::parse_zone;
 use prequel_core::domain::{InterviewId, Platform, Requester};
 use prequel_core::store::{InterviewScope, PageRequest, PageToken};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
-use crate::render;
+use crate::openapi::ErrorBody;
+use crate::render::{self, CommandAnswer, Health, InterviewDetail, InterviewPage, Readiness};
 
 /// `GET /healthz`: the process answers. Needs no token, so load balancers and scripts can poll it.
-pub(crate) async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses((status = 200, description = "The process answers.", body = Health)),
+)]
+pub(crate) async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// `GET /readyz`: whether this process can do its work — the store answers and the scheduler's
+/// loop is running. Needs no token (load balancers poll it); says nothing about secrets.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "The store answers and the scheduler runs.", body = Readiness),
+        (status = 503, description = "Not ready; `message` says which part (`unavailable`).", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn readyz(State(state): State<ApiState>) -> Result<Json<Readiness>, ApiError> {
+    let store = state.prequel.check_store().await;
+    let scheduler = state.prequel.scheduler_alive();
+    let mut missing = Vec::new();
+    if store.is_err() {
+        missing.push("the store does not answer");
+    }
+    if !scheduler {
+        missing.push("the scheduler is not running");
+    }
+    if missing.is_empty() {
+        return Ok(Json(Readiness {
+            status: "ready",
+            store: "ok",
+            scheduler: "ok",
+        }));
+    }
+    Err(ApiError::Unavailable {
+        message: format!("not ready: {}", missing.join("; ")),
+        detail: match store {
+            // The store's own words go to the log only.
+            Err(error) => format!("readiness: {error}"),
+            Ok(()) => "readiness: the scheduler's last pass is older than twice its poll cap, \
+                       or it never started"
+                .to_owned(),
+        },
+    })
 }
 
 /// The body of `POST /api/commands`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CommandRequest {
-    /// The words, as typed after `/interview`.
+    /// The words, as typed after `/interview` (see `help`).
+    #[schema(example = "schedule tomorrow 2pm 90m python for Ada Lovelace")]
     text: String,
     /// The IANA zone the words are read in (default: the server's zone).
+    #[schema(example = "Europe/Berlin")]
     tz: Option<String>,
-    /// Who is asking (default `api`); recorded on the interview, and the only one who may see
-    /// its credentials.
+    /// Who is asking (default `api`): 1 to 64 printable characters once trimmed. Recorded on
+    /// the interview, and the only one who may see its credentials.
+    #[schema(example = "alice")]
     user: Option<String>,
 }
 
@@ -53,10 +106,26 @@ fn requester(user: Option<String>) -> Result<Requester, ApiError> {
 }
 
 /// `POST /api/commands`: runs the words as `/interview` would and renders the outcome.
+#[utoipa::path(
+    post,
+    path = "/api/commands",
+    tag = "interviews",
+    request_body = CommandRequest,
+    responses(
+        (status = 200, description = "What the command did; `action` names it.", body = CommandAnswer),
+        (status = 400, description = "Malformed JSON, wrong content type, unknown keys, a bad `user` or `tz`, or words the grammar refuses (`bad_request`; the message says what would work).", body = ErrorBody),
+        (status = 401, description = "No admin token, or the wrong one (`unauthorized`).", body = ErrorBody),
+        (status = 404, description = "The words name an interview that does not exist (`not_found`).", body = ErrorBody),
+        (status = 409, description = "Valid, but not possible now: already started, already ended, someone else's credentials (`conflict`).", body = ErrorBody),
+        (status = 413, description = "The body is larger than 16 KiB (`payload_too_large`).", body = ErrorBody),
+        (status = 503, description = "The store or the secret store is unreachable; retry later (`unavailable`).", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn command(
     State(state): State<ApiState>,
     ApiJson(request): ApiJson<CommandRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CommandAnswer>, ApiError> {
     let requester = requester(request.user)?;
     let zone = match request.tz.as_deref() {
         Some(text) => parse_zone(text).map_err(|e| ApiError::BadRequest(e.user_message()))?,
@@ -70,13 +139,15 @@ pub(crate) async fn command(
 }
 
 /// The query of `GET /api/interviews`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
     /// Include ended interviews (still retained) too.
     #[serde(default)]
     all: bool,
-    /// Page size, 1 to [`PageRequest::MAX_LIMIT`].
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// The `next` token of the previous page.
     after: Option<String>,
@@ -85,10 +156,23 @@ pub(crate) struct ListQuery {
 const DEFAULT_PAGE: u32 = 50;
 
 /// `GET /api/interviews`: open interviews (or all with `?all=true`), one page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/interviews",
+    tag = "interviews",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "One page of interviews, soonest first.", body = InterviewPage),
+        (status = 400, description = "A bad `all`, `limit` or `after`, or an unknown parameter (`bad_request`).", body = ErrorBody),
+        (status = 401, description = "No admin token or session, or a wrong token (`unauthorized`).", body = ErrorBody),
+        (status = 503, description = "The store is unreachable; retry later (`unavailable`).", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub(crate) async fn list(
     State(state): State<ApiState>,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InterviewPage>, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=PageRequest::MAX_LIMIT).contains(&limit) {
         return Err(ApiError::BadRequest(format!(
@@ -106,25 +190,39 @@ pub(crate) async fn list(
         InterviewScope::Open
     };
     let page = state.prequel.list(scope, &page).await?;
-    Ok(Json(json!({
-        "interviews": page.items.iter().map(render::interview).collect::<Vec<_>>(),
-        "next": page.next.map(|PageToken(token)| token),
-    })))
+    Ok(Json(InterviewPage {
+        interviews: page.items.iter().map(render::interview).collect(),
+        next: page.next.map(|PageToken(token)| token),
+    }))
 }
 
 /// `GET /api/interviews/{id}`: one interview and its operations.
+#[utoipa::path(
+    get,
+    path = "/api/interviews/{id}",
+    tag = "interviews",
+    params(("id" = String, Path, pattern = "^[A-Za-z][A-Za-z0-9]{3,31}$", description = "The interview's id (4 to 32 letters and digits, starting with a letter; case does not matter).", example = "k7mq2xw9ab3c")),
+    responses(
+        (status = 200, description = "The interview and its operations.", body = InterviewDetail),
+        (status = 400, description = "The id is not an interview id (`bad_request`).", body = ErrorBody),
+        (status = 401, description = "No admin token or session, or a wrong token (`unauthorized`).", body = ErrorBody),
+        (status = 404, description = "No such interview, or it has expired (`not_found`).", body = ErrorBody),
+        (status = 503, description = "The store is unreachable; retry later (`unavailable`).", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub(crate) async fn one(
     State(state): State<ApiState>,
     id: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InterviewDetail>, ApiError> {
     let Path(id) = id.map_err(|_| ApiError::BadRequest("the interview id is not valid".into()))?;
     let id = InterviewId::parse(&id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let interview = state.prequel.get(&id).await?;
     let operations = state.prequel.operations(&id).await?;
-    Ok(Json(json!({
-        "interview": render::interview(&interview),
-        "operations": render::operations(&interview, &operations),
-    })))
+    Ok(Json(InterviewDetail {
+        interview: render::interview(&interview),
+        operations: render::operations(&interview, &operations),
+    }))
 }
 
 /// Any other path.

@@ -19,7 +19,7 @@ use prequel_core::scheduler::SchedulerConfig;
 use prequel_core::secrets::file::FileSecrets;
 use prequel_core::store::sqlite::SqliteStore;
 use prequel_core::{Prequel, PrequelConfig};
-use prequel_web::ApiState;
+use prequel_web::{ApiState, WebConfig};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
@@ -33,7 +33,7 @@ use crate::config::{self, ServeConfig};
 #[command(after_long_help = AFTER_HELP)]
 pub struct ServeArgs {
     /// A TOML file with any of the settings below (keys: data_dir, listen, challenges, tz,
-    /// code_server, instance_bind, lease_seconds) [env: PREQUEL_CONFIG]
+    /// code_server, instance_bind, lease_seconds, open_status_on_loopback) [env: PREQUEL_CONFIG]
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 
@@ -72,6 +72,19 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECONDS")]
     lease_seconds: Option<String>,
 
+    /// Opens the status page (`/`) and its read-only data to requests from this machine's
+    /// loopback addresses without the admin token. Leave it off behind a reverse proxy on the
+    /// same machine: every request would then come from loopback
+    /// [env: PREQUEL_OPEN_STATUS_ON_LOOPBACK=true|false] [default: false]
+    #[arg(
+        long = "open-status-page-on-loopback",
+        value_name = "true|false",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    open_status_on_loopback: Option<String>,
+
     /// How log lines are written on stderr (filter them with RUST_LOG)
     #[arg(long, value_enum, env = "PREQUEL_LOG_FORMAT", default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -105,6 +118,9 @@ pub enum LogFormat {
 const DEFAULT_LOG_FILTER: &str =
     "prequel=info,prequel_core=info,prequel_web=info,prequel_bot=info,tower_http=info";
 
+/// How long open HTTP connections get to close after a shutdown signal.
+const HTTP_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// How long the scheduler may take to finish its current steps after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -123,6 +139,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         code_server: args.code_server,
         instance_bind: args.instance_bind,
         lease_seconds: args.lease_seconds,
+        open_status_on_loopback: args.open_status_on_loopback,
     };
     let config = match config::resolve(
         &flags,
@@ -167,19 +184,44 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot start the scheduler: {e}"))?;
     let (web_stop, web_stopped) = watch::channel(false);
+    let web = WebConfig {
+        open_on_loopback: config.open_status_on_loopback,
+        ..WebConfig::default()
+    };
     let router = prequel_web::router(
-        ApiState::new(prequel, admin_token, config.tz).with_shutdown(web_stopped),
+        ApiState::new(prequel, admin_token, config.tz)
+            .with_shutdown(web_stopped)
+            .with_config(web),
     );
     announce(listener.local_addr()?, &token_path)?;
 
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            signals.received().await;
-            // End open event streams, or the graceful shutdown would wait for their clients.
-            let _ = web_stop.send(true);
-        })
-        .await
-        .context("the HTTP server failed")?;
+    // With the peer's address, so the status page can tell loopback requests apart.
+    let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        signals.received().await;
+        // End open event streams, or the graceful shutdown would wait for their clients.
+        let _ = web_stop.send(true);
+        let _ = signalled.send(());
+    });
+    // A client that stopped reading keeps its connection (and an event stream that cannot see
+    // the shutdown) open forever; after the grace, stop without it.
+    let overdue = async {
+        if on_signal.await.is_ok() {
+            tokio::time::sleep(HTTP_SHUTDOWN_GRACE).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = server.into_future() => served.context("the HTTP server failed")?,
+        () = overdue => tracing::warn!(
+            "open connections did not close within {HTTP_SHUTDOWN_GRACE:?}; stopping anyway"
+        ),
+    }
 
     tracing::info!("shutting down; running instances stay up and are adopted at the next start");
     let _ = stop.send(true);

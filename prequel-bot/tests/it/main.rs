@@ -4,5 +4,7 @@
 mod e2e;
 mod interview;
 mod parse;
+mod schemathesis;
 mod serve;
+mod status_page;
 mod support;

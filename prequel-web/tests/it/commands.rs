@@ -27,6 +27,7 @@ async fn schedule_answers_the_interview_with_times_in_the_users_zone() {
             "access_url": null,
             "reason": null,
             "time_zone": "Europe/Berlin",
+            "requested_by": {"platform": "cli", "user_id": "alice", "display_name": "alice"},
         })
     );
     assert!(answer.json.get("password").is_none(), "{}", answer.text);

@@ -5,4 +5,8 @@ mod auth;
 mod commands;
 mod errors;
 mod interviews;
+mod metrics;
+mod openapi;
+mod page;
+mod sse;
 mod support;

@@ -176,3 +176,33 @@ mod tests {
         assert_eq!(error.message(), "try again");
     }
 }
+
+/// The answer to a handler that panicked: `internal` in the one error shape. What the panic said
+/// is logged, never returned (it may name internals).
+pub(crate) fn panic_response(
+    panic: Box<dyn std::any::Any + Send + 'static>,
+) -> axum::response::Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "a handler panicked".to_owned());
+    axum::response::IntoResponse::into_response(ApiError::Internal { detail })
+}
+
+#[cfg(test)]
+mod panic_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_in_the_error_shape_without_its_message() {
+        let response = panic_response(Box::new("secret internal detail".to_owned()));
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let body: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+        assert_eq!(body["error"]["code"], "internal");
+        assert!(!String::from_utf8_lossy(&bytes).contains("secret internal detail"));
+    }
+}

@@ -67,6 +67,7 @@ use chrono_tz::Tz;
 use prequel_core::Prequel;
 use prequel_core::domain::SecretString;
 use tokio::sync::watch;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -197,6 +198,9 @@ pub fn router(state: ApiState) -> Router {
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // A handler that panics answers 500 in the one error shape (its message goes to the
+        // log), instead of dropping the connection.
+        .layer(CatchPanicLayer::custom(error::panic_response))
         // The default span records method, URI and version, not headers, so the
         // `Authorization` header never reaches the log.
         .layer(

@@ -4,6 +4,7 @@
 //! [`Prequel::parse`], or from typed options) → [`Prequel::execute`] → render the [`Outcome`] →
 //! reply. Live changes come from [`Prequel::subscribe`].
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -483,6 +484,30 @@ impl Prequel {
     /// The cursor of the newest change in the store (where a subscriber "from now" starts).
     pub async fn latest_change(&self) -> Result<ChangeCursor, PrequelError> {
         Ok(self.inner.store.latest_change().await?)
+    }
+
+    /// Writes a frontend's note on an interview (see [`OperationStore::put_note`]): `true` if it
+    /// was written. With `only_if_absent`, exactly one caller across all replicas gets `true` —
+    /// frontends claim a notification this way before sending it, so it goes out once. Notes
+    /// are shared by every replica and must hold no secrets.
+    #[tracing::instrument(skip_all, fields(interview = %id, key = key))]
+    pub async fn put_note(
+        &self,
+        id: &InterviewId,
+        key: &str,
+        value: &str,
+        only_if_absent: bool,
+    ) -> Result<bool, PrequelError> {
+        self.inner
+            .store
+            .put_note(id, key, value, only_if_absent, self.now())
+            .await
+            .map_err(|err| not_found_as(err, id))
+    }
+
+    /// Every note frontends wrote on an interview, by key.
+    pub async fn notes(&self, id: &InterviewId) -> Result<BTreeMap<String, String>, PrequelError> {
+        Ok(self.inner.store.notes(id).await?)
     }
 
     /// This process's scheduler counters (all zero while [`Prequel::start`] has not run).

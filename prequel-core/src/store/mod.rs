@@ -20,11 +20,15 @@
 //! * **Queries are indexed and paginated**: no method scans every record.
 //! * **The change feed** ([`changes_since`](OperationStore::changes_since)) returns every change
 //!   once, in commit order, to any process on the same store.
+//! * **Frontend notes** ([`put_note`](OperationStore::put_note)) are small per-interview
+//!   key/values; a put with `only_if_absent` has exactly one winner across handles, which is how
+//!   replicas agree that a chat message goes out once.
 //! * Methods take `now` from the caller's [`Clock`](crate::clock::Clock); no backend reads the
 //!   system time.
 
 pub mod sqlite;
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use async_trait::async_trait;
@@ -518,6 +522,28 @@ pub trait OperationStore: Send + Sync + fmt::Debug {
 
     /// The cursor of the newest change (to start following the feed from "now").
     async fn latest_change(&self) -> StoreResult<ChangeCursor>;
+
+    /// Writes a frontend's note on an interview (`key` → `value`, e.g. `slack.channel`), and
+    /// answers whether it was written.
+    ///
+    /// With `only_if_absent` this is a conditional insert: of any number of concurrent callers on
+    /// any number of handles, exactly one gets `true` for a given key and the others `false` with
+    /// the first value left in place — the claim that makes a notification go out once across
+    /// replicas. Without it the value is replaced (always `true`). Notes go with their interview
+    /// when it is purged; they never appear in the change feed (they are not the interview's
+    /// state). [`StoreError::NotFound`] for an unknown interview. Notes must hold no secrets.
+    async fn put_note(
+        &self,
+        interview: &InterviewId,
+        key: &str,
+        value: &str,
+        only_if_absent: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// Every note on an interview, by key (empty for an interview without notes or an unknown
+    /// one).
+    async fn notes(&self, interview: &InterviewId) -> StoreResult<BTreeMap<String, String>>;
 
     /// Deletes terminal records whose `expires_at < now`, and feed entries older than the
     /// retention; returns how many records went. (DynamoDB does this itself with its TTL.)

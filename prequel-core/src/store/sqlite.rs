@@ -22,6 +22,7 @@
 //! [`tokio::task::spawn_blocking`] with the handle's own connection. Several [`SqliteStore`]s
 //! opened on the same file behave like several processes.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -51,6 +52,7 @@ use crate::domain::{
 const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0001_initial.sql"),
     include_str!("sqlite/0002_checksum_and_archive.sql"),
+    include_str!("sqlite/0003_interview_notes.sql"),
 ];
 
 /// How long a call waits (about) for another connection's write lock before giving up with
@@ -1410,6 +1412,42 @@ fn purge_expired(tx: &Transaction<'_>, now: DateTime<Utc>) -> StoreResult<u64> {
     Ok(operations as u64 + interviews as u64)
 }
 
+fn put_note(
+    tx: &Transaction<'_>,
+    interview: &InterviewId,
+    key: &str,
+    value: &str,
+    only_if_absent: bool,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    require_interview(tx, interview)?;
+    // A conditional insert under the write lock: of many writers asking `only_if_absent`, the
+    // primary key lets exactly one row in.
+    let sql = if only_if_absent {
+        "INSERT INTO interview_notes (interview_id, key, value, updated_at) \
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (interview_id, key) DO NOTHING"
+    } else {
+        "INSERT INTO interview_notes (interview_id, key, value, updated_at) \
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (interview_id, key) \
+         DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
+    };
+    let written =
+        tx.prepare_cached(sql)?
+            .execute(params![interview.as_str(), key, value, ms(now)])?;
+    Ok(written == 1)
+}
+
+fn notes(tx: &Transaction<'_>, interview: &InterviewId) -> StoreResult<BTreeMap<String, String>> {
+    let mut stmt =
+        tx.prepare_cached("SELECT key, value FROM interview_notes WHERE interview_id = ?1")?;
+    let rows = stmt
+        .query_map([interview.as_str()], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?
+        .collect::<rusqlite::Result<BTreeMap<_, _>>>()?;
+    Ok(rows)
+}
+
 fn changes_since(
     tx: &Transaction<'_>,
     cursor: ChangeCursor,
@@ -1778,6 +1816,25 @@ impl OperationStore for SqliteStore {
             Ok(ChangeCursor(u64::try_from(seq).unwrap_or(0)))
         })
         .await
+    }
+
+    #[instrument(skip_all, fields(interview = %interview, key = key))]
+    async fn put_note(
+        &self,
+        interview: &InterviewId,
+        key: &str,
+        value: &str,
+        only_if_absent: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (interview, key, value) = (interview.clone(), key.to_owned(), value.to_owned());
+        self.write(move |tx| put_note(tx, &interview, &key, &value, only_if_absent, now))
+            .await
+    }
+
+    async fn notes(&self, interview: &InterviewId) -> StoreResult<BTreeMap<String, String>> {
+        let interview = interview.clone();
+        self.read(move |tx| notes(tx, &interview)).await
     }
 
     #[instrument(skip_all)]

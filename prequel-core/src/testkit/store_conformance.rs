@@ -101,6 +101,7 @@ macro_rules! store_conformance_tests {
             latest_change_then_changes_since_sees_only_newer_changes,
             next_due_reports_the_earliest_times,
             foreign_page_tokens_are_refused,
+            notes_are_written_once_when_asked_and_read_back,
         );
     };
     (@expand [tests $harness:expr] $($case:ident),* $(,)?) => {
@@ -2160,4 +2161,111 @@ pub async fn foreign_page_tokens_are_refused(harness: &dyn StoreHarness) {
             );
         }
     }
+}
+
+/// Frontend notes: a conditional put has exactly one winner among concurrent handles and keeps
+/// the first value; a plain put replaces it; notes read back through any handle, are separate
+/// per interview, and an unknown interview is `NotFound`.
+pub async fn notes_are_written_once_when_asked_and_read_back(harness: &dyn StoreHarness) {
+    let fixture = harness.open().await;
+    let store = fixture.store();
+    let (interview, _) = create(&store, &request(at(30), 60, T0), T0).await;
+    let (other, _) = create(&store, &request(at(30), 60, T0), T0).await;
+    assert!(
+        store.notes(&interview.id).await.expect("notes").is_empty(),
+        "a new interview has no notes"
+    );
+
+    let handles = peers(fixture.as_ref(), 8).await;
+    let results: Vec<(usize, bool)> = spawn_all(
+        handles
+            .into_iter()
+            .enumerate()
+            .map(|(n, handle)| {
+                let id = interview.id.clone();
+                async move {
+                    let won = handle
+                        .put_note(&id, "slack.message_ts", &format!("claim-{n}"), true, at(1))
+                        .await
+                        .expect("put_note");
+                    (n, won)
+                }
+            })
+            .collect(),
+    )
+    .await;
+    let winners: Vec<usize> = results
+        .iter()
+        .filter(|(_, won)| *won)
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one claim wins: {results:?}");
+    let read = fixture
+        .peer()
+        .await
+        .notes(&interview.id)
+        .await
+        .expect("notes");
+    assert_eq!(
+        read.get("slack.message_ts").map(String::as_str),
+        Some(format!("claim-{}", winners[0]).as_str()),
+        "the winner's value is kept"
+    );
+
+    assert!(
+        !store
+            .put_note(&interview.id, "slack.message_ts", "late", true, at(2))
+            .await
+            .expect("put_note"),
+        "a later conditional put loses too"
+    );
+    assert!(
+        store
+            .put_note(
+                &interview.id,
+                "slack.message_ts",
+                "1700000000.000100",
+                false,
+                at(2)
+            )
+            .await
+            .expect("put_note"),
+        "a plain put replaces"
+    );
+    assert!(
+        store
+            .put_note(&interview.id, "slack.channel", "C0123ABCD", false, at(2))
+            .await
+            .expect("put_note")
+    );
+    assert_eq!(
+        store.notes(&interview.id).await.expect("notes"),
+        BTreeMap::from([
+            ("slack.channel".to_owned(), "C0123ABCD".to_owned()),
+            (
+                "slack.message_ts".to_owned(),
+                "1700000000.000100".to_owned()
+            ),
+        ])
+    );
+    assert!(
+        store.notes(&other.id).await.expect("notes").is_empty(),
+        "notes belong to one interview"
+    );
+    assert!(
+        store
+            .put_note(&other.id, "slack.message_ts", "mine", true, at(2))
+            .await
+            .expect("put_note"),
+        "the same key on another interview is another note"
+    );
+
+    let unknown = InterviewId::generate();
+    assert!(
+        matches!(
+            store.put_note(&unknown, "k", "v", true, at(2)).await,
+            Err(StoreError::NotFound { .. })
+        ),
+        "a note on an unknown interview is NotFound"
+    );
 }

@@ -11,8 +11,11 @@ use std::path::{Path, PathBuf};
 
 use chrono_tz::Tz;
 use prequel_core::command::parse_zone;
+use prequel_core::domain::SecretString;
 use serde::Deserialize;
 use thiserror::Error;
+
+use crate::slack::{DEFAULT_API_URL, SlackConfig, SlackMode};
 
 /// What `prequel serve` runs with.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +38,18 @@ pub struct ServeConfig {
     /// Whether the status page and its read-only data are open without the admin token to
     /// requests from loopback addresses.
     pub open_status_on_loopback: bool,
+    /// Whether the Slack frontend runs, and with what.
+    pub slack: SlackSetup,
+}
+
+/// Whether the Slack frontend runs: on when its secrets for the chosen mode are set (HTTP: the
+/// signing secret and the bot token; Socket Mode: the app token and the bot token).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SlackSetup {
+    /// Off: no Slack secret is set.
+    Off,
+    /// On, with these settings (boxed: they are large beside `Off`).
+    On(Box<SlackConfig>),
 }
 
 /// The settings given as flags (each `None` when the flag was not given).
@@ -126,6 +141,14 @@ struct FileSettings {
     /// A TOML boolean (`true`) or the same words as the variable (`"true"`).
     #[serde(default, deserialize_with = "bool_or_text")]
     open_status_on_loopback: Option<String>,
+    slack_mode: Option<String>,
+    slack_signing_secret: Option<String>,
+    slack_bot_token: Option<String>,
+    slack_app_token: Option<String>,
+    slack_api_url: Option<String>,
+    slack_allowed_users: Option<String>,
+    slack_allowed_groups: Option<String>,
+    slack_allowed_channels: Option<String>,
 }
 
 /// Reads a switch written either as a TOML boolean or as text, as text: one parser
@@ -165,6 +188,9 @@ pub const DEFAULT_LEASE_SECONDS: &str = "60";
 /// Closed: the status page asks for the admin token like everything else, because a loopback
 /// peer may be a reverse proxy on the same machine forwarding anyone's requests.
 pub const DEFAULT_OPEN_STATUS_ON_LOOPBACK: &str = "false";
+
+/// HTTP mode: Slack posts to this server.
+pub const DEFAULT_SLACK_MODE: &str = "http";
 
 /// The environment variable naming the config file.
 pub const CONFIG_ENV: &str = "PREQUEL_CONFIG";
@@ -215,6 +241,49 @@ const OPEN_STATUS_ON_LOOPBACK: Setting = Setting {
     flag: "--open-status-page-on-loopback",
     env: "PREQUEL_OPEN_STATUS_ON_LOOPBACK",
     key: "open_status_on_loopback",
+};
+
+// The Slack settings have no flags: secrets on a command line are visible to every local user
+// (`ps`), and the rest are set once per deployment. `flag` is `""` and never consulted.
+const SLACK_MODE: Setting = Setting {
+    flag: "",
+    env: "PREQUEL_SLACK_MODE",
+    key: "slack_mode",
+};
+const SLACK_SIGNING_SECRET: Setting = Setting {
+    flag: "",
+    env: "PREQUEL_SLACK_SIGNING_SECRET",
+    key: "slack_signing_secret",
+};
+const SLACK_BOT_TOKEN: Setting = Setting {
+    flag: "",
+    env: "PREQUEL_SLACK_BOT_TOKEN",
+    key: "slack_bot_token",
+};
+const SLACK_APP_TOKEN: Setting = Setting {
+    flag: "",
+    env: "PREQUEL_SLACK_APP_TOKEN",
+    key: "slack_app_token",
+};
+const SLACK_API_URL: Setting = Setting {
+    flag: "",
+    env: "PREQUEL_SLACK_API_URL",
+    key: "slack_api_url",
+};
+const SLACK_ALLOWED_USERS: Setting = Setting {
+    flag: "",
+    env: "PREQUEL_SLACK_ALLOWED_USERS",
+    key: "slack_allowed_users",
+};
+const SLACK_ALLOWED_GROUPS: Setting = Setting {
+    flag: "",
+    env: "PREQUEL_SLACK_ALLOWED_GROUPS",
+    key: "slack_allowed_groups",
+};
+const SLACK_ALLOWED_CHANNELS: Setting = Setting {
+    flag: "",
+    env: "PREQUEL_SLACK_ALLOWED_CHANNELS",
+    key: "slack_allowed_channels",
 };
 
 /// The system's zone, or UTC when it cannot be found or is not a known IANA name.
@@ -289,7 +358,77 @@ pub fn resolve(
             DEFAULT_OPEN_STATUS_ON_LOOPBACK,
             parse_switch,
         )?,
+        slack: resolve_slack(&|setting, from_file| lookup(setting, from_file, &None))?,
     })
+}
+
+/// One setting's value and where it came from, for the Slack settings (which have no flags).
+type Lookup<'a> =
+    &'a dyn Fn(&Setting, fn(&FileSettings) -> &Option<String>) -> Option<(String, Source)>;
+
+/// The Slack settings; see [`SlackSetup`]. Some but not all of a mode's secrets is an error
+/// naming the missing one, since it is surely a half-done setup rather than "no Slack".
+fn resolve_slack(lookup: Lookup<'_>) -> Result<SlackSetup, ConfigError> {
+    let mode = lookup(&SLACK_MODE, |f| &f.slack_mode);
+    let signing_secret = lookup(&SLACK_SIGNING_SECRET, |f| &f.slack_signing_secret);
+    let bot_token = lookup(&SLACK_BOT_TOKEN, |f| &f.slack_bot_token);
+    let app_token = lookup(&SLACK_APP_TOKEN, |f| &f.slack_app_token);
+    let api_url = lookup(&SLACK_API_URL, |f| &f.slack_api_url);
+    let list = |setting: &Setting, from_file: fn(&FileSettings) -> &Option<String>| {
+        lookup(setting, from_file)
+            .map(|(value, _)| {
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|id| !id.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mode = parse_or_default(mode, DEFAULT_SLACK_MODE, parse_slack_mode)?;
+    let api_url = parse_or_default(api_url, DEFAULT_API_URL, parse_api_url)?;
+    let (needed, needed_setting) = match mode {
+        SlackMode::Http => (&signing_secret, &SLACK_SIGNING_SECRET),
+        SlackMode::Socket => (&app_token, &SLACK_APP_TOKEN),
+    };
+    let secret = |found: &Option<(String, Source)>| {
+        found
+            .as_ref()
+            .map(|(value, _)| SecretString::new(value.trim()))
+    };
+    match (&bot_token, needed) {
+        (None, None) => Ok(SlackSetup::Off),
+        (Some(_), Some(_)) => Ok(SlackSetup::On(Box::new(SlackConfig {
+            mode,
+            signing_secret: secret(&signing_secret),
+            bot_token: secret(&bot_token).unwrap_or_else(|| SecretString::new("")),
+            app_token: secret(&app_token),
+            api_url,
+            allowed_users: list(&SLACK_ALLOWED_USERS, |f| &f.slack_allowed_users),
+            allowed_groups: list(&SLACK_ALLOWED_GROUPS, |f| &f.slack_allowed_groups),
+            allowed_channels: list(&SLACK_ALLOWED_CHANNELS, |f| &f.slack_allowed_channels),
+        }))),
+        (Some((_, origin)), None) => Err(half_set(origin, needed_setting, mode)),
+        (None, Some((_, origin))) => Err(half_set(origin, &SLACK_BOT_TOKEN, mode)),
+    }
+}
+
+/// The error for a Slack setup with one of its two secrets: names the one given (never its
+/// value) and the one missing.
+fn half_set(origin: &Source, missing: &Setting, mode: SlackMode) -> ConfigError {
+    let mode = match mode {
+        SlackMode::Http => "http",
+        SlackMode::Socket => "socket",
+    };
+    ConfigError::Invalid {
+        origin: origin.clone(),
+        value: "[redacted]".to_owned(),
+        problem: format!(
+            "is set but {} is not; Slack in {mode} mode needs both (or neither, to run without Slack)",
+            missing.env
+        ),
+    }
 }
 
 fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
@@ -372,6 +511,27 @@ fn parse_switch(text: &str) -> Result<bool, String> {
     }
 }
 
+fn parse_slack_mode(text: &str) -> Result<SlackMode, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "http" => Ok(SlackMode::Http),
+        "socket" => Ok(SlackMode::Socket),
+        _ => Err("is not http or socket".to_owned()),
+    }
+}
+
+/// An http(s) URL; a missing trailing slash is added, so method names join under it.
+fn parse_api_url(text: &str) -> Result<reqwest::Url, String> {
+    let with_slash = if text.ends_with('/') {
+        text.to_owned()
+    } else {
+        format!("{text}/")
+    };
+    match reqwest::Url::parse(&with_slash) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(url),
+        _ => Err("is not an http(s) URL like https://slack.com/api/".to_owned()),
+    }
+}
+
 fn parse_tz(text: &str) -> Result<Tz, String> {
     parse_zone(text).map_err(|_| "is not an IANA time zone like Europe/Berlin or UTC".to_owned())
 }
@@ -415,7 +575,71 @@ mod tests {
                 instance_bind: "127.0.0.1".parse().expect("ip"),
                 lease: std::time::Duration::from_secs(60),
                 open_status_on_loopback: false,
+                slack: SlackSetup::Off,
             }
+        );
+    }
+
+    #[test]
+    fn slack_is_on_when_its_secrets_for_the_mode_are_set() {
+        let env = [
+            ("PREQUEL_SLACK_SIGNING_SECRET", "s3cret"),
+            ("PREQUEL_SLACK_BOT_TOKEN", "xoxb-1"),
+            ("PREQUEL_SLACK_ALLOWED_USERS", "U1, U2,,"),
+            ("PREQUEL_SLACK_API_URL", "http://127.0.0.1:9/api"),
+        ];
+        let SlackSetup::On(slack) = resolve_with(&Flags::default(), &env).expect("valid").slack
+        else {
+            panic!("slack should be on");
+        };
+        assert_eq!(slack.mode, SlackMode::Http);
+        assert_eq!(slack.bot_token.expose(), "xoxb-1");
+        assert_eq!(slack.allowed_users, ["U1", "U2"]);
+        assert!(slack.allowed_groups.is_empty());
+        assert_eq!(slack.api_url.as_str(), "http://127.0.0.1:9/api/");
+
+        let (_dir, path) = config_file(
+            "slack_mode = \"socket\"\nslack_app_token = \"xapp-1\"\nslack_bot_token = \"xoxb-1\"\n",
+        );
+        let flags = Flags {
+            config: Some(path),
+            ..Flags::default()
+        };
+        let SlackSetup::On(slack) = resolve_with(&flags, &[]).expect("valid").slack else {
+            panic!("slack should be on");
+        };
+        assert_eq!(slack.mode, SlackMode::Socket);
+        assert_eq!(slack.api_url.as_str(), "https://slack.com/api/");
+    }
+
+    #[test]
+    fn a_half_set_slack_is_an_error_that_never_shows_the_secret() {
+        let err = resolve_with(
+            &Flags::default(),
+            &[("PREQUEL_SLACK_BOT_TOKEN", "xoxb-secret")],
+        )
+        .expect_err("half set")
+        .to_string();
+        assert_eq!(
+            err,
+            "PREQUEL_SLACK_BOT_TOKEN: \"[redacted]\" is set but PREQUEL_SLACK_SIGNING_SECRET is not; \
+             Slack in http mode needs both (or neither, to run without Slack)"
+        );
+        let env = [
+            ("PREQUEL_SLACK_MODE", "socket"),
+            ("PREQUEL_SLACK_SIGNING_SECRET", "s"),
+            ("PREQUEL_SLACK_BOT_TOKEN", "xoxb-1"),
+        ];
+        let err = resolve_with(&Flags::default(), &env).expect_err("no app token");
+        assert!(
+            err.to_string().contains("PREQUEL_SLACK_APP_TOKEN is not"),
+            "{err}"
+        );
+        let err = resolve_with(&Flags::default(), &[("PREQUEL_SLACK_MODE", "rtm")])
+            .expect_err("bad mode");
+        assert_eq!(
+            err.to_string(),
+            "PREQUEL_SLACK_MODE: \"rtm\" is not http or socket"
         );
     }
 

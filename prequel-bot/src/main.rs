@@ -12,6 +12,9 @@ use clap::Parser as _;
 mod cli;
 mod config;
 
+// The library's frontends, reachable as `crate::slack` like the binary's own modules.
+use prequel_bot::slack;
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args) {

@@ -188,11 +188,16 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         open_on_loopback: config.open_status_on_loopback,
         ..WebConfig::default()
     };
-    let router = prequel_web::router(
+    let slack = start_slack(&config, &prequel, web_stopped.clone())?;
+    let mut router = prequel_web::router(
         ApiState::new(prequel, admin_token, config.tz)
             .with_shutdown(web_stopped)
             .with_config(web),
     );
+    if let Some(slack) = slack {
+        // Same listener and port as the API: one public HTTPS endpoint serves both.
+        router = router.merge(slack);
+    }
     announce(listener.local_addr()?, &token_path)?;
 
     // With the peer's address, so the status page can tell loopback requests apart.
@@ -232,6 +237,28 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         tracing::warn!("the scheduler did not stop within {SHUTDOWN_GRACE:?}; leaving it");
     }
     Ok(())
+}
+
+/// Starts the Slack frontend when its secrets are set (else says once that it is off); the
+/// routes to merge in HTTP mode.
+fn start_slack(
+    config: &ServeConfig,
+    prequel: &Prequel,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Option<axum::Router>> {
+    match &config.slack {
+        config::SlackSetup::Off => {
+            tracing::info!(
+                "slack is off: set PREQUEL_SLACK_SIGNING_SECRET and PREQUEL_SLACK_BOT_TOKEN \
+                 (or PREQUEL_SLACK_MODE=socket with PREQUEL_SLACK_APP_TOKEN) to turn it on"
+            );
+            Ok(None)
+        }
+        config::SlackSetup::On(slack) => {
+            crate::slack::start(prequel.clone(), (**slack).clone(), config.tz, shutdown)
+                .context("cannot start the slack frontend")
+        }
+    }
 }
 
 /// Opens the backends of the embedded default and builds the facade over them.

@@ -6,5 +6,8 @@ mod interview;
 mod parse;
 mod schemathesis;
 mod serve;
+mod slack_fake;
+mod slack_inbound;
+mod slack_outbound;
 mod status_page;
 mod support;

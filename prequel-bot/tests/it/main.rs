@@ -6,6 +6,7 @@ mod interview;
 mod parse;
 mod schemathesis;
 mod serve;
+mod slack_e2e;
 mod slack_fake;
 mod slack_inbound;
 mod slack_outbound;

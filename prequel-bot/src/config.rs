@@ -15,6 +15,7 @@ use prequel_core::domain::SecretString;
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::discord::{DiscordConfig, DiscordMode};
 use crate::slack::{DEFAULT_API_URL, SlackConfig, SlackMode};
 
 /// What `prequel serve` runs with.
@@ -40,6 +41,19 @@ pub struct ServeConfig {
     pub open_status_on_loopback: bool,
     /// Whether the Slack frontend runs, and with what.
     pub slack: SlackSetup,
+    /// Whether the Discord frontend runs, and with what.
+    pub discord: DiscordSetup,
+}
+
+/// Whether the Discord frontend runs: on when its public key, bot token and application id are
+/// set.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DiscordSetup {
+    /// Off: none of the three is set.
+    Off,
+    /// On, with these settings and the zone for users who set none (`PREQUEL_DISCORD_DEFAULT_TZ`,
+    /// else the server's zone).
+    On(Box<DiscordConfig>, Tz),
 }
 
 /// Whether the Slack frontend runs: on when its secrets for the chosen mode are set (HTTP: the
@@ -149,6 +163,16 @@ struct FileSettings {
     slack_allowed_users: Option<String>,
     slack_allowed_groups: Option<String>,
     slack_allowed_channels: Option<String>,
+    discord_public_key: Option<String>,
+    discord_bot_token: Option<String>,
+    discord_application_id: Option<String>,
+    discord_api_url: Option<String>,
+    discord_mode: Option<String>,
+    discord_guild_id: Option<String>,
+    discord_default_tz: Option<String>,
+    discord_allowed_guilds: Option<String>,
+    discord_allowed_roles: Option<String>,
+    discord_allowed_users: Option<String>,
 }
 
 /// Reads a switch written either as a TOML boolean or as text, as text: one parser
@@ -286,6 +310,58 @@ const SLACK_ALLOWED_CHANNELS: Setting = Setting {
     key: "slack_allowed_channels",
 };
 
+// The Discord settings have no flags either, for the same reasons.
+const DISCORD_PUBLIC_KEY: Setting = Setting {
+    flag: "",
+    env: "PREQUEL_DISCORD_PUBLIC_KEY",
+    key: "discord_public_key",
+};
+const DISCORD_BOT_TOKEN: Setting = Setting {
+    flag: "",
+    env: "PREQUEL_DISCORD_BOT_TOKEN",
+    key: "discord_bot_token",
+};
+const DISCORD_APPLICATION_ID: Setting = Setting {
+    flag: "",
+    env: "PREQUEL_DISCORD_APPLICATION_ID",
+    key: "discord_application_id",
+};
+const DISCORD_API_URL: Setting = Setting {
+    flag: "",
+    env: "PREQUEL_DISCORD_API_URL",
+    key: "discord_api_url",
+};
+const DISCORD_MODE: Setting = Setting {
+    flag: "",
+    env: "PREQUEL_DISCORD_MODE",
+    key: "discord_mode",
+};
+const DISCORD_GUILD_ID: Setting = Setting {
+    flag: "",
+    env: "PREQUEL_DISCORD_GUILD_ID",
+    key: "discord_guild_id",
+};
+const DISCORD_DEFAULT_TZ: Setting = Setting {
+    flag: "",
+    env: "PREQUEL_DISCORD_DEFAULT_TZ",
+    key: "discord_default_tz",
+};
+const DISCORD_ALLOWED_GUILDS: Setting = Setting {
+    flag: "",
+    env: "PREQUEL_DISCORD_ALLOWED_GUILDS",
+    key: "discord_allowed_guilds",
+};
+const DISCORD_ALLOWED_ROLES: Setting = Setting {
+    flag: "",
+    env: "PREQUEL_DISCORD_ALLOWED_ROLES",
+    key: "discord_allowed_roles",
+};
+const DISCORD_ALLOWED_USERS: Setting = Setting {
+    flag: "",
+    env: "PREQUEL_DISCORD_ALLOWED_USERS",
+    key: "discord_allowed_users",
+};
+
 /// The system's zone, or UTC when it cannot be found or is not a known IANA name.
 pub fn system_zone() -> Tz {
     iana_time_zone::get_timezone()
@@ -342,14 +418,15 @@ pub fn resolve(
         &flags.open_status_on_loopback,
     );
 
+    let tz = match tz {
+        Some(found) => parse_with(found, parse_tz)?,
+        None => system_zone,
+    };
     Ok(ServeConfig {
         data_dir: path_setting(data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
         listen: parse_or_default(listen, DEFAULT_LISTEN, parse_listen)?,
         challenges: path_setting(challenges).unwrap_or_else(|| DEFAULT_CHALLENGES.into()),
-        tz: match tz {
-            Some(found) => parse_with(found, parse_tz)?,
-            None => system_zone,
-        },
+        tz,
         code_server: path_setting(code_server),
         instance_bind: parse_or_default(instance_bind, DEFAULT_INSTANCE_BIND, parse_ip)?,
         lease: parse_or_default(lease_seconds, DEFAULT_LEASE_SECONDS, parse_lease)?,
@@ -359,6 +436,7 @@ pub fn resolve(
             parse_switch,
         )?,
         slack: resolve_slack(&|setting, from_file| lookup(setting, from_file, &None))?,
+        discord: resolve_discord(&|setting, from_file| lookup(setting, from_file, &None), tz)?,
     })
 }
 
@@ -411,6 +489,90 @@ fn resolve_slack(lookup: Lookup<'_>) -> Result<SlackSetup, ConfigError> {
         }))),
         (Some((_, origin)), None) => Err(half_set(origin, needed_setting, mode)),
         (None, Some((_, origin))) => Err(half_set(origin, &SLACK_BOT_TOKEN, mode)),
+    }
+}
+
+/// The Discord settings; see [`DiscordSetup`]. Some but not all of the three required ones is
+/// an error naming a missing one (never a value), like Slack's.
+fn resolve_discord(lookup: Lookup<'_>, server_zone: Tz) -> Result<DiscordSetup, ConfigError> {
+    let public_key = lookup(&DISCORD_PUBLIC_KEY, |f| &f.discord_public_key);
+    let bot_token = lookup(&DISCORD_BOT_TOKEN, |f| &f.discord_bot_token);
+    let application_id = lookup(&DISCORD_APPLICATION_ID, |f| &f.discord_application_id);
+    let required = [
+        (&public_key, &DISCORD_PUBLIC_KEY),
+        (&bot_token, &DISCORD_BOT_TOKEN),
+        (&application_id, &DISCORD_APPLICATION_ID),
+    ];
+    let given = required.iter().find_map(|(found, _)| found.as_ref());
+    let missing = required.iter().find(|(found, _)| found.is_none());
+    let (public_key, bot_token, application_id) = match (given, missing) {
+        (None, _) => return Ok(DiscordSetup::Off),
+        (Some((_, origin)), Some((_, setting))) => {
+            return Err(ConfigError::Invalid {
+                origin: origin.clone(),
+                value: "[redacted]".to_owned(),
+                problem: format!(
+                    "is set but {} is not; Discord needs PREQUEL_DISCORD_PUBLIC_KEY, \
+                     PREQUEL_DISCORD_BOT_TOKEN and PREQUEL_DISCORD_APPLICATION_ID (or none, to \
+                     run without Discord)",
+                    setting.env
+                ),
+            });
+        }
+        (Some(_), None) => (
+            public_key.map(|(value, _)| value).unwrap_or_default(),
+            bot_token.map(|(value, _)| value).unwrap_or_default(),
+            application_id.map(|(value, _)| value).unwrap_or_default(),
+        ),
+    };
+    let list = |setting: &Setting, from_file: fn(&FileSettings) -> &Option<String>| {
+        lookup(setting, from_file)
+            .map(|(value, _)| {
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|id| !id.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let api_url = parse_or_default(
+        lookup(&DISCORD_API_URL, |f| &f.discord_api_url),
+        crate::discord::DEFAULT_API_URL,
+        parse_api_url,
+    )?;
+    let mode = parse_or_default(
+        lookup(&DISCORD_MODE, |f| &f.discord_mode),
+        "http",
+        parse_discord_mode,
+    )?;
+    let zone = match lookup(&DISCORD_DEFAULT_TZ, |f| &f.discord_default_tz) {
+        Some(found) => parse_with(found, parse_tz)?,
+        None => server_zone,
+    };
+    let guild_id = lookup(&DISCORD_GUILD_ID, |f| &f.discord_guild_id)
+        .map(|(value, _)| value.trim().to_owned())
+        .filter(|value| !value.is_empty());
+    let config = DiscordConfig {
+        mode,
+        public_key: public_key.trim().to_owned(),
+        bot_token: SecretString::new(bot_token.trim()),
+        application_id: application_id.trim().to_owned(),
+        api_url,
+        guild_id,
+        allowed_guilds: list(&DISCORD_ALLOWED_GUILDS, |f| &f.discord_allowed_guilds),
+        allowed_roles: list(&DISCORD_ALLOWED_ROLES, |f| &f.discord_allowed_roles),
+        allowed_users: list(&DISCORD_ALLOWED_USERS, |f| &f.discord_allowed_users),
+    };
+    Ok(DiscordSetup::On(Box::new(config), zone))
+}
+
+fn parse_discord_mode(text: &str) -> Result<DiscordMode, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "http" => Ok(DiscordMode::Http),
+        "gateway" => Ok(DiscordMode::Gateway),
+        _ => Err("is not http or gateway".to_owned()),
     }
 }
 
@@ -576,6 +738,7 @@ mod tests {
                 lease: std::time::Duration::from_secs(60),
                 open_status_on_loopback: false,
                 slack: SlackSetup::Off,
+                discord: DiscordSetup::Off,
             }
         );
     }
@@ -610,6 +773,37 @@ mod tests {
         };
         assert_eq!(slack.mode, SlackMode::Socket);
         assert_eq!(slack.api_url.as_str(), "https://slack.com/api/");
+    }
+
+    #[test]
+    fn discord_is_on_with_its_three_settings_and_a_half_set_one_is_an_error() {
+        let env = [
+            ("PREQUEL_DISCORD_PUBLIC_KEY", "ab"),
+            ("PREQUEL_DISCORD_BOT_TOKEN", "bot-secret"),
+            ("PREQUEL_DISCORD_APPLICATION_ID", "11"),
+            ("PREQUEL_DISCORD_ALLOWED_ROLES", "r1, r2"),
+            ("PREQUEL_DISCORD_DEFAULT_TZ", "Europe/Berlin"),
+        ];
+        let DiscordSetup::On(discord, zone) = resolve_with(&Flags::default(), &env)
+            .expect("valid")
+            .discord
+        else {
+            panic!("discord should be on");
+        };
+        assert_eq!(discord.mode, DiscordMode::Http);
+        assert_eq!(discord.bot_token.expose(), "bot-secret");
+        assert_eq!(discord.allowed_roles, ["r1", "r2"]);
+        assert_eq!(discord.api_url.as_str(), "https://discord.com/api/v10/");
+        assert_eq!(zone, chrono_tz::Europe::Berlin);
+
+        let err = resolve_with(
+            &Flags::default(),
+            &[("PREQUEL_DISCORD_BOT_TOKEN", "bot-secret")],
+        )
+        .expect_err("half set")
+        .to_string();
+        assert!(err.contains("PREQUEL_DISCORD_PUBLIC_KEY is not"), "{err}");
+        assert!(!err.contains("bot-secret"), "{err}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::command::{self, Command, CommandError, InterviewRequest, ParseContext};
 use crate::domain::{
     ChallengeId, Interview, InterviewId, InterviewLength, LogLine, Operation, OperationId,
-    Requester, SecretString, describe_minutes,
+    Platform, Requester, SecretString, describe_minutes,
 };
 use crate::events::{ChangeFollower, Event, EventBus};
 use crate::provision::Provisioner;
@@ -27,6 +27,9 @@ use crate::store::{
     ChangeBatch, ChangeCursor, DestroyRequested, InterviewScope, NewInterview, OperationStore,
     Page, PageRequest, StoreError,
 };
+
+/// The per-user setting `tz` writes: the IANA name of the user's zone.
+pub const TIME_ZONE_SETTING: &str = "tz";
 
 /// What a command did, for the frontend to render.
 #[derive(Debug, Clone, PartialEq)]
@@ -371,7 +374,20 @@ impl Prequel {
                 })
             }
             Command::Challenges => Ok(Outcome::Challenges(self.inner.challenges.clone())),
-            Command::Tz(zone) => Ok(Outcome::TimeZone(zone)),
+            Command::Tz(zone) => {
+                // Kept for platforms that do not tell Prequel the user's zone (Discord); for
+                // the others it is harmless.
+                store
+                    .put_user_setting(
+                        requester.platform,
+                        &requester.user_id,
+                        TIME_ZONE_SETTING,
+                        zone.name(),
+                        now,
+                    )
+                    .await?;
+                Ok(Outcome::TimeZone(zone))
+            }
             Command::Help => Ok(Outcome::Help(command::help_text())),
         }
     }
@@ -428,6 +444,43 @@ impl Prequel {
             .map_err(|err| not_found_as(err, id))?;
         self.wrote();
         Ok(Outcome::Extended(extended))
+    }
+
+    /// Writes a per-user setting (see [`OperationStore::put_user_setting`]).
+    pub async fn put_user_setting(
+        &self,
+        platform: Platform,
+        user_id: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), PrequelError> {
+        Ok(self
+            .inner
+            .store
+            .put_user_setting(platform, user_id, key, value, self.now())
+            .await?)
+    }
+
+    /// A per-user setting, if it was written.
+    pub async fn user_setting(
+        &self,
+        platform: Platform,
+        user_id: &str,
+        key: &str,
+    ) -> Result<Option<String>, PrequelError> {
+        Ok(self
+            .inner
+            .store
+            .user_setting(platform, user_id, key)
+            .await?)
+    }
+
+    /// The zone `requester` set with `tz`, if any (and still a known zone).
+    pub async fn user_zone(&self, requester: &Requester) -> Result<Option<Tz>, PrequelError> {
+        let stored = self
+            .user_setting(requester.platform, &requester.user_id, TIME_ZONE_SETTING)
+            .await?;
+        Ok(stored.and_then(|name| name.parse().ok()))
     }
 
     /// One interview.

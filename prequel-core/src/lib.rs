@@ -29,4 +29,5 @@ pub mod testkit;
 
 pub use facade::{
     Background, BuildError, Outcome, Prequel, PrequelBuilder, PrequelConfig, PrequelError,
+    TIME_ZONE_SETTING,
 };

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod discord;
 mod interview;
 mod parse;
 mod serve;
@@ -49,6 +50,9 @@ pub enum CliCommand {
     /// stderr). Exit 0 on success, 2 when the server refused the words (its one-line reason is on
     /// stderr as `error: …`), 1 when the server could not be reached or failed.
     Interview(interview::InterviewArgs),
+
+    /// Set up the Discord application (`prequel discord register`)
+    Discord(discord::DiscordArgs),
 }
 
 /// Runs a parsed command line.
@@ -57,6 +61,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         CliCommand::Parse(args) => parse::run(args),
         CliCommand::Serve(args) => serve::run(args),
         CliCommand::Interview(args) => interview::run(args),
+        CliCommand::Discord(args) => discord::run(args),
     }
 }
 

@@ -189,11 +189,16 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         ..WebConfig::default()
     };
     let slack = start_slack(&config, &prequel, web_stopped.clone())?;
+    let discord = start_discord(&config, &prequel, web_stopped.clone())?;
     let mut router = prequel_web::router(
         ApiState::new(prequel, admin_token, config.tz)
             .with_shutdown(web_stopped)
             .with_config(web),
     );
+    if let Some(discord) = discord {
+        // `POST /discord/interactions` on the same listener, like Slack's routes.
+        router = router.merge(discord);
+    }
     if let Some(slack) = slack {
         // Same listener and port as the API: one public HTTPS endpoint serves both.
         router = router.merge(slack);
@@ -257,6 +262,28 @@ fn start_slack(
         config::SlackSetup::On(slack) => {
             crate::slack::start(prequel.clone(), (**slack).clone(), config.tz, shutdown)
                 .context("cannot start the slack frontend")
+        }
+    }
+}
+
+/// Starts the Discord frontend when its settings are set (else says once that it is off); the
+/// route to merge.
+fn start_discord(
+    config: &ServeConfig,
+    prequel: &Prequel,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Option<axum::Router>> {
+    match &config.discord {
+        config::DiscordSetup::Off => {
+            tracing::info!(
+                "discord is off: set PREQUEL_DISCORD_PUBLIC_KEY, PREQUEL_DISCORD_BOT_TOKEN and \
+                 PREQUEL_DISCORD_APPLICATION_ID to turn it on"
+            );
+            Ok(None)
+        }
+        config::DiscordSetup::On(discord, zone) => {
+            crate::discord::start(prequel.clone(), (**discord).clone(), *zone, shutdown)
+                .context("cannot start the discord frontend")
         }
     }
 }

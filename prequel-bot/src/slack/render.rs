@@ -76,21 +76,10 @@ fn when(interview: &Interview, at: DateTime<Utc>) -> String {
         .to_string()
 }
 
-/// A failure reason as stored by the engine, in words a person reads.
+/// A failure reason as stored by the engine, in words a person reads (the wording is shared
+/// with the other frontends in [`crate::notify::failure_in_words`]).
 pub fn failure_in_words(reason: Option<&str>) -> String {
-    match reason {
-        Some(reason) if reason.starts_with("missed") => {
-            "The start time passed while Prequel was not running, so the interview was not started."
-                .to_owned()
-        }
-        Some(reason) if !reason.trim().is_empty() => {
-            format!(
-                "Prequel could not set up the instance: {}.",
-                escape(reason.trim().trim_end_matches('.'))
-            )
-        }
-        _ => "Prequel could not set up the instance.".to_owned(),
-    }
+    crate::notify::failure_in_words(reason, escape)
 }
 
 /// What a state means, for the status line.

@@ -1,6 +1,10 @@
 //! prequel-bot's integration tests: they run the built `prequel` binary. One module per area;
 //! `support` starts servers and speaks raw HTTP to them, for these tests and the end-to-end ones.
 
+mod discord_e2e;
+mod discord_fake;
+mod discord_inbound;
+mod discord_outbound;
 mod e2e;
 mod interview;
 mod parse;

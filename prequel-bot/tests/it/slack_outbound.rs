@@ -6,8 +6,7 @@
 //! The engine runs in process (temp SQLite, recording provisioner, manual clock, scheduler
 //! started); two facades on one SQLite file are two replicas.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -46,60 +45,6 @@ fn alice() -> Requester {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Log capture: every log line of this test binary, to check no password is ever logged.
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Clone)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The captured log, when this module installed the global subscriber (`None` if another
-/// module of the binary did first: the caller then cannot check logs and says so).
-fn captured_log() -> Option<Arc<Mutex<Vec<u8>>>> {
-    static LOG: OnceLock<Option<Arc<Mutex<Vec<u8>>>>> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let writer = LogBuffer(buffer.clone());
-        tracing_subscriber::fmt()
-            .with_env_filter("trace")
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .try_init()
-            .ok()
-            .map(|()| buffer)
-    })
-    .clone()
-}
-
-fn assert_not_logged(secret: &str) {
-    match captured_log() {
-        Some(log) => {
-            let log = log
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let text = String::from_utf8_lossy(&log);
-            assert!(!text.is_empty(), "the log capture saw nothing");
-            assert!(!text.contains(secret), "the password was logged");
-        }
-        None => super::support::loud(
-            "NOTE: slack_outbound could not install its log capture; log lines not checked",
-        ),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // The world: one SQLite file, a manual clock, a recording provisioner, N replicas, fake Slack.
 // ---------------------------------------------------------------------------------------------
 
@@ -120,7 +65,7 @@ struct World {
 
 impl World {
     async fn new(replicas: usize) -> Self {
-        captured_log();
+        super::support::captured_log();
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("prequel.sqlite3");
         let clock = ManualClock::new(t0());
@@ -391,7 +336,7 @@ async fn a_slack_interview_from_start_to_end(replicas: usize) {
     let notes = world.prequel().notes(&interview.id).await.expect("notes");
     assert!(notes.values().all(|v| !v.contains(password.expose())));
     assert_eq!(notes.get(notifier::MESSAGE_TS_NOTE), Some(&ts));
-    assert_not_logged(password.expose());
+    super::support::assert_not_logged(password.expose());
     world.stop().await;
 }
 

@@ -4,10 +4,11 @@
 
 #![allow(dead_code)] // Each helper is used by some test binary module, not necessarily all.
 
-use std::io::{Read as _, Write as _};
+use std::io::{Read as _, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -339,4 +340,58 @@ pub fn get(base: &str, path: &str, token: Option<&str>) -> std::io::Result<(u16,
     let auth = token.map(|t| format!("Bearer {t}"));
     let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
     http(base, "GET", path, &headers, "")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Log capture: every log line of this test binary, to check no password is ever logged.
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every log line of this test binary, captured by the one global subscriber this function
+/// installs on first use (so every module checks the same capture). `None` only if something
+/// else installed a subscriber first.
+pub fn captured_log() -> Option<Arc<Mutex<Vec<u8>>>> {
+    static LOG: OnceLock<Option<Arc<Mutex<Vec<u8>>>>> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = LogBuffer(buffer.clone());
+        tracing_subscriber::fmt()
+            .with_env_filter("trace")
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .try_init()
+            .ok()
+            .map(|()| buffer)
+    })
+    .clone()
+}
+
+/// Fails if `secret` was ever logged by this test binary (a capture of every level).
+pub fn assert_not_logged(secret: &str) {
+    match captured_log() {
+        Some(log) => {
+            let log = log
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let text = String::from_utf8_lossy(&log);
+            assert!(!text.is_empty(), "the log capture saw nothing");
+            assert!(!text.contains(secret), "the password was logged");
+        }
+        None => panic!("the log capture could not be installed: log lines cannot be checked"),
+    }
 }

@@ -38,7 +38,7 @@ use thiserror::Error;
 
 use crate::domain::{
     ChallengeId, Interview, InterviewId, InterviewLength, InterviewState, LogLine, Operation,
-    OperationId, OperationKind, Requester,
+    OperationId, OperationKind, Platform, Requester,
 };
 
 /// How long terminal records are kept before they may be deleted.
@@ -544,6 +544,26 @@ pub trait OperationStore: Send + Sync + fmt::Debug {
     /// Every note on an interview, by key (empty for an interview without notes or an unknown
     /// one).
     async fn notes(&self, interview: &InterviewId) -> StoreResult<BTreeMap<String, String>>;
+
+    /// Writes a per-user setting (`key` → `value`, e.g. `discord.tz`), replacing any earlier
+    /// value. For what a platform does not tell Prequel itself; settings are not part of the
+    /// change feed and must hold no secrets.
+    async fn put_user_setting(
+        &self,
+        platform: Platform,
+        user_id: &str,
+        key: &str,
+        value: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// A per-user setting, or `None` when it was never written.
+    async fn user_setting(
+        &self,
+        platform: Platform,
+        user_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<String>>;
 
     /// Deletes terminal records whose `expires_at < now`, and feed entries older than the
     /// retention; returns how many records went. (DynamoDB does this itself with its TTL.)

@@ -53,6 +53,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0001_initial.sql"),
     include_str!("sqlite/0002_checksum_and_archive.sql"),
     include_str!("sqlite/0003_interview_notes.sql"),
+    include_str!("sqlite/0004_user_settings.sql"),
 ];
 
 /// How long a call waits (about) for another connection's write lock before giving up with
@@ -1448,6 +1449,38 @@ fn notes(tx: &Transaction<'_>, interview: &InterviewId) -> StoreResult<BTreeMap<
     Ok(rows)
 }
 
+fn put_user_setting(
+    tx: &Transaction<'_>,
+    platform: Platform,
+    user_id: &str,
+    key: &str,
+    value: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO user_settings (platform, user_id, key, value, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (platform, user_id, key) \
+         DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+    )?
+    .execute(params![platform.as_str(), user_id, key, value, ms(now)])?;
+    Ok(())
+}
+
+fn user_setting(
+    tx: &Transaction<'_>,
+    platform: Platform,
+    user_id: &str,
+    key: &str,
+) -> StoreResult<Option<String>> {
+    let value = tx
+        .prepare_cached(
+            "SELECT value FROM user_settings WHERE platform = ?1 AND user_id = ?2 AND key = ?3",
+        )?
+        .query_row(params![platform.as_str(), user_id, key], |row| row.get(0))
+        .optional()?;
+    Ok(value)
+}
+
 fn changes_since(
     tx: &Transaction<'_>,
     cursor: ChangeCursor,
@@ -1835,6 +1868,31 @@ impl OperationStore for SqliteStore {
     async fn notes(&self, interview: &InterviewId) -> StoreResult<BTreeMap<String, String>> {
         let interview = interview.clone();
         self.read(move |tx| notes(tx, &interview)).await
+    }
+
+    #[instrument(skip_all, fields(platform = platform.as_str(), key = key))]
+    async fn put_user_setting(
+        &self,
+        platform: Platform,
+        user_id: &str,
+        key: &str,
+        value: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (user_id, key, value) = (user_id.to_owned(), key.to_owned(), value.to_owned());
+        self.write(move |tx| put_user_setting(tx, platform, &user_id, &key, &value, now))
+            .await
+    }
+
+    async fn user_setting(
+        &self,
+        platform: Platform,
+        user_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<String>> {
+        let (user_id, key) = (user_id.to_owned(), key.to_owned());
+        self.read(move |tx| user_setting(tx, platform, &user_id, &key))
+            .await
     }
 
     #[instrument(skip_all)]

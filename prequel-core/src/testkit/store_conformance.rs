@@ -102,6 +102,7 @@ macro_rules! store_conformance_tests {
             next_due_reports_the_earliest_times,
             foreign_page_tokens_are_refused,
             notes_are_written_once_when_asked_and_read_back,
+            user_settings_are_replaced_and_kept_per_platform_and_user,
         );
     };
     (@expand [tests $harness:expr] $($case:ident),* $(,)?) => {
@@ -2267,5 +2268,50 @@ pub async fn notes_are_written_once_when_asked_and_read_back(harness: &dyn Store
             Err(StoreError::NotFound { .. })
         ),
         "a note on an unknown interview is NotFound"
+    );
+}
+
+/// Per-user settings: absent until written, a second put replaces the value, and they are kept
+/// apart per platform, user and key; they read back through another handle.
+pub async fn user_settings_are_replaced_and_kept_per_platform_and_user(harness: &dyn StoreHarness) {
+    let fixture = harness.open().await;
+    let store = fixture.store();
+    let discord = crate::domain::Platform::Discord;
+    let slack = crate::domain::Platform::Slack;
+    assert_eq!(
+        store.user_setting(discord, "42", "tz").await.expect("read"),
+        None
+    );
+    store
+        .put_user_setting(discord, "42", "tz", "Europe/Berlin", T0)
+        .await
+        .expect("put");
+    store
+        .put_user_setting(discord, "42", "tz", "Asia/Tokyo", at(1))
+        .await
+        .expect("put again");
+    let peer = fixture.peer().await;
+    assert_eq!(
+        peer.user_setting(discord, "42", "tz").await.expect("read"),
+        Some("Asia/Tokyo".to_owned()),
+        "the second put replaces the first, for every handle"
+    );
+    assert_eq!(
+        store.user_setting(slack, "42", "tz").await.expect("read"),
+        None,
+        "settings are per platform"
+    );
+    assert_eq!(
+        store.user_setting(discord, "43", "tz").await.expect("read"),
+        None,
+        "settings are per user"
+    );
+    assert_eq!(
+        store
+            .user_setting(discord, "42", "other")
+            .await
+            .expect("read"),
+        None,
+        "settings are per key"
     );
 }

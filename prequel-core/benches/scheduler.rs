@@ -83,7 +83,8 @@ async fn main() {
             })
             .build()
             .unwrap();
-        engines.push(prequel.start(stopped.clone()).await.unwrap());
+        let background = prequel.start(stopped.clone()).await.unwrap();
+        engines.push((prequel, background));
     }
 
     let deadline = std::time::Instant::now() + StdDuration::from_secs(60);
@@ -95,18 +96,18 @@ async fn main() {
     let _ = stop.send(true);
     let claimed: Vec<u64> = engines
         .iter()
-        .map(|e| e.stats.claimed.load(std::sync::atomic::Ordering::Relaxed))
+        .map(|(p, _)| p.stats().claimed.load(std::sync::atomic::Ordering::Relaxed))
         .collect();
     let lost: Vec<u64> = engines
         .iter()
-        .map(|e| {
-            e.stats
+        .map(|(p, _)| {
+            p.stats()
                 .lost_races
                 .load(std::sync::atomic::Ordering::Relaxed)
         })
         .collect();
-    for engine in engines {
-        engine.join().await;
+    for (_, background) in engines {
+        background.join().await;
     }
 
     let calls = provisioner.calls();

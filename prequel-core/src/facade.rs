@@ -222,8 +222,6 @@ struct Inner {
 /// The background tasks of a running engine (scheduler and change-feed follower).
 #[derive(Debug)]
 pub struct Background {
-    /// The scheduler's counters.
-    pub stats: Arc<SchedulerStats>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -604,12 +602,11 @@ impl Prequel {
             inner.new_work.clone(),
         )
         .with_stats(inner.stats.clone());
-        let stats = scheduler.stats();
         let tasks = vec![
             tokio::spawn(follower.run(from, shutdown.clone())),
             tokio::spawn(scheduler.run(shutdown)),
         ];
-        Ok(Background { stats, tasks })
+        Ok(Background { tasks })
     }
 
     /// Destroys instances whose interview is unknown or has ended (left by a crash between

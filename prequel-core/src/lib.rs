@@ -13,6 +13,8 @@
 //! [`Histogram`](metrics::Histogram)s) is read through [`Prequel::stats`]; frontends format it.
 #![deny(missing_docs)]
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod challenge;
 pub mod clock;
 pub mod command;

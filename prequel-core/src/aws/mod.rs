@@ -241,6 +241,23 @@ impl ResourceNames {
         format!("{}/{interview}/password", self.parameter_root())
     }
 
+    /// The key of a challenge's manifest in the challenges bucket (`{challenge}/challenge.toml`).
+    pub fn manifest_key(challenge: &ChallengeId) -> String {
+        format!("{challenge}/{}", crate::challenge::MANIFEST_FILE)
+    }
+
+    /// The key of a challenge's starter bundle in the challenges bucket: a gzipped tar of the
+    /// files under `starter/` (paths relative to it), whose [`bundle_checksum`](crate::challenge::bundle_checksum)
+    /// is in the object's user metadata under [`CHECKSUM_METADATA`].
+    pub fn starter_bundle_key(challenge: &ChallengeId) -> String {
+        format!("{challenge}/starter.tar.gz")
+    }
+
+    /// The key of an interview's archived workspace in the history bucket.
+    pub fn archive_key(interview: &InterviewId) -> String {
+        format!("{interview}/workspace.tar.gz")
+    }
+
     /// The ECS task definition family of a challenge: one family per challenge.
     pub fn task_family(&self, challenge: &ChallengeId) -> String {
         format!("{}-{challenge}", self.stem())
@@ -251,6 +268,10 @@ impl ResourceNames {
         format!("{}-{interview}", self.stem())
     }
 }
+
+/// The user-metadata key (`x-amz-meta-sha256`) holding a starter bundle's checksum
+/// (`sha256:<hex>`), so readers can check the bytes they got without another object.
+pub const CHECKSUM_METADATA: &str = "sha256";
 
 /// The tag every resource made for an interview carries, with the interview id as its value.
 pub const INTERVIEW_TAG: &str = "prequel:interview";

@@ -27,6 +27,16 @@ pub use counter::{RequestCount, RequestCounter};
 
 use crate::domain::{ChallengeId, InterviewId};
 
+/// The AWS SDK crates the backends are built on, re-exported so that embedders and tests name
+/// their types (a `Tag`, an error) with the very versions Prequel uses.
+pub mod sdk {
+    pub use aws_sdk_dynamodb as dynamodb;
+    pub use aws_sdk_ecs as ecs;
+    pub use aws_sdk_elasticloadbalancingv2 as elb;
+    pub use aws_sdk_s3 as s3;
+    pub use aws_sdk_ssm as ssm;
+}
+
 /// Attempts per AWS call (the first and four retries) before an error reaches the backend.
 pub const MAX_ATTEMPTS: u32 = 5;
 

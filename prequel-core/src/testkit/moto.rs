@@ -1,13 +1,17 @@
 //! moto, a real AWS API server on loopback, for the AWS backends' tests (features `testkit` and
 //! `aws`).
 //!
+//! One setting differs from moto's defaults: ECS tasks stay `RUNNING` until stopped, as real ones
+//! do (moto otherwise advances a task's status at every `DescribeTasks`).
+//!
 //! [`moto`] starts one `moto_server` per test process on a free loopback port, the first time a
 //! test asks, and every test shares it; tests keep out of each other's way by naming their
 //! resources with [`unique_name`], never by resetting the server. The server dies with the test
 //! process: it is started under a shell that kills it when the process's end of a pipe closes.
 //!
 //! Where moto comes from: `PREQUEL_MOTO_SERVER` (what `scripts/setup-test-tools` exports: moto
-//! 5.2.5 in a venv of its own; the image's 5.2.1 breaks the SDK's ECS calls). When it is not set,
+//! 5.2.5 in a venv of its own; the image's 5.2.1 breaks the SDK's ECS calls). The server is run
+//! with the `python` beside it, one request at a time (see [`Moto`]'s start for why). When it is not set,
 //! a test outside CI prints a loud `SKIPPED:` line and gets `None`; under `CI=true` it fails.
 
 use std::io::{Read as _, Write as _};
@@ -68,19 +72,35 @@ impl Moto {
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free port: {e}"))?
             .port();
-        // `read` returns when our end of stdin closes, i.e. when this process exits, however it
-        // exits; the shell then kills moto.
-        let script = r#"exec 3<&0; "$0" -H 127.0.0.1 -p "$1" </dev/null >/dev/null 2>&1 & pid=$!; cat <&3 >/dev/null; kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null"#;
+        // moto's own `moto_server` serves requests on threads, and under concurrent requests it
+        // is not atomic the way AWS is: a cancelled TransactWriteItems "rolls back" by restoring
+        // a copy of every table it touched, erasing what other requests wrote meanwhile. Served
+        // one at a time (werkzeug without threads, HTTP/1.0), every request is atomic, as on
+        // AWS; requests of different clients and processes still interleave freely. It costs
+        // little: moto is Python, and its threads shared one interpreter lock anyway.
+        let python = program.with_file_name("python");
+        let launcher = "import sys\n\
+            from werkzeug.serving import run_simple\n\
+            from moto.server import DomainDispatcherApplication, create_backend_app\n\
+            from moto.moto_server.werkzeug_app import MotoRequestHandler\n\
+            app = DomainDispatcherApplication(create_backend_app)\n\
+            run_simple('127.0.0.1', int(sys.argv[1]), app, threaded=False, \
+            request_handler=MotoRequestHandler)\n";
+        // `cat` returns when our end of its stdin closes, i.e. when this process exits, however
+        // it exits; the shell then kills moto.
+        let script = r#"exec 3<&0; "$0" -c "$2" "$1" </dev/null >/dev/null 2>&1 & pid=$!; cat <&3 >/dev/null; kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null"#;
         let child = Command::new("sh")
             .arg("-c")
             .arg(script)
-            .arg(program)
+            .arg(&python)
             .arg(port.to_string())
+            .arg(launcher)
+            .env("MOTO_PORT", port.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+            .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
         let moto = Self {
             endpoint: format!("http://127.0.0.1:{port}"),
             port,
@@ -89,6 +109,15 @@ impl Moto {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if moto.raw_get("/moto-api/").is_ok() {
+                // By default moto moves an ECS task one status further (RUNNING → DEACTIVATING →
+                // … → STOPPED) at every DescribeTasks, so a task would stop on its own after a
+                // few polls. Real tasks run until stopped; make moto's do the same.
+                moto.raw_request(
+                    "POST",
+                    "/moto-api/state-manager/set-transition",
+                    r#"{"model_name":"ecs::task","transition":{"progression":"manual","times":1000000000}}"#,
+                )
+                .map_err(|e| format!("moto's state manager: {e}"))?;
                 return Ok(moto);
             }
             if Instant::now() > deadline {
@@ -144,26 +173,46 @@ impl Moto {
             .into_iter()
             .next()
             .ok_or_else(|| format!("no subnets in moto's default VPC: {body}"))?;
+        let groups = self
+            .raw_get("/?Action=DescribeSecurityGroups&Version=2016-11-15")
+            .map_err(|e| format!("DescribeSecurityGroups: {e}"))?;
+        let security_group_id = xml_values(&groups, "groupId")
+            .into_iter()
+            .next()
+            .ok_or_else(|| format!("no security group in moto's default VPC: {groups}"))?;
         Ok(DefaultNetwork {
             vpc_id: vpc,
             subnet_ids: subnets,
+            security_group_id,
         })
     }
 
     fn raw_get(&self, path: &str) -> std::io::Result<String> {
+        self.raw_request("GET", path, "")
+    }
+
+    fn raw_request(&self, method: &str, path: &str, body: &str) -> std::io::Result<String> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         // moto reads the region from the credential scope of the Authorization header.
+        // A content type only with a body: moto's EC2 reads a JSON content type as a JSON
+        // request and fails on the query string.
+        let content_type = if body.is_empty() {
+            ""
+        } else {
+            "Content-Type: application/json\r\n"
+        };
         write!(
             stream,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: AWS4-HMAC-SHA256 \
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: AWS4-HMAC-SHA256 \
              Credential=testing/20260101/{REGION}/ec2/aws4_request, SignedHeaders=host, \
-             Signature=0\r\nConnection: close\r\n\r\n",
-            port = self.port
+             Signature=0\r\n{content_type}Content-Length: {length}\r\nConnection: close\r\n\r\n{body}",
+            port = self.port,
+            length = body.len()
         )?;
         let mut response = String::new();
         stream.read_to_string(&mut response)?;
-        if !response.starts_with("HTTP/1.1 200") && !response.starts_with("HTTP/1.0 200") {
+        if !response.starts_with("HTTP/1.1 2") && !response.starts_with("HTTP/1.0 2") {
             return Err(std::io::Error::other(
                 response.lines().next().unwrap_or("no answer").to_owned(),
             ));
@@ -179,6 +228,8 @@ pub struct DefaultNetwork {
     pub vpc_id: String,
     /// Its subnets.
     pub subnet_ids: Vec<String>,
+    /// Its default security group.
+    pub security_group_id: String,
 }
 
 fn xml_values(body: &str, tag: &str) -> Vec<String> {

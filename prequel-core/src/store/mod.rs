@@ -26,6 +26,8 @@
 //! * Methods take `now` from the caller's [`Clock`](crate::clock::Clock); no backend reads the
 //!   system time.
 
+#[cfg(feature = "aws")]
+pub mod dynamo;
 pub mod sqlite;
 
 use std::collections::BTreeMap;

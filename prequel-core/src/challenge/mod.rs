@@ -5,7 +5,7 @@
 //! [`ChallengeSource`] is how the rest of Prequel reads them: the list for `/interview
 //! challenges`, one manifest for its default length and cloud size, and the starter bundle a
 //! provisioner puts in the instance's workspace. [`DirChallenges`] reads a directory on this
-//! machine; an S3 backend (issue 8) will serve the same bundles to ECS.
+//! machine; `s3::S3Challenges` (feature `aws`) serves the same bundles from S3 to ECS.
 //!
 //! # The manifest
 //!
@@ -37,6 +37,8 @@ use crate::command::parse_length;
 use crate::domain::{ChallengeId, InterviewLength};
 
 mod dir;
+#[cfg(feature = "aws")]
+pub mod s3;
 
 pub use dir::DirChallenges;
 
@@ -215,6 +217,15 @@ pub enum ChallengeError {
         id: ChallengeId,
         /// The limit, in bytes.
         limit: u64,
+    },
+    /// A remote store of challenges (S3) failed or served something unusable: the bucket is
+    /// missing or unreadable, a request failed, or a bundle does not match its checksum.
+    #[error("challenge store {location}: {message}")]
+    Backend {
+        /// The bucket or object concerned (`s3://bucket/key`).
+        location: String,
+        /// What went wrong.
+        message: String,
     },
 }
 

@@ -5,6 +5,8 @@
 //! (invariant 7); everywhere else it is a [`SecretString`], redacted when printed.
 
 pub mod file;
+#[cfg(feature = "aws")]
+pub mod ssm;
 
 use std::fmt;
 

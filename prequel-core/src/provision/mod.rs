@@ -3,6 +3,8 @@
 //! Issue 3 adds the local code-server provisioner and issue 7 the ECS Fargate one; the scheduler
 //! only knows this trait.
 
+#[cfg(feature = "aws")]
+pub mod ecs;
 pub mod local;
 
 use std::fmt;

@@ -5,3 +5,10 @@ mod grammar;
 mod local_provisioner;
 mod scheduler;
 mod store;
+// The AWS backends, against moto (feature `aws`; `./scripts/test` builds with every feature).
+#[cfg(feature = "aws")]
+mod aws_ecs;
+#[cfg(feature = "aws")]
+mod aws_s3_ssm;
+#[cfg(feature = "aws")]
+mod aws_store;

@@ -43,6 +43,8 @@ pub struct NoteKeys {
     pub message: &'static str,
     /// The claim on the credentials DM.
     pub credentials: &'static str,
+    /// The claim on the DM with the link to the archived work.
+    pub archive: &'static str,
     /// The prefix of the claim on the warning DM; the destroy time (unix seconds) follows, as
     /// an extension moves the destroy time and so makes a new warning due.
     pub warning_prefix: &'static str,
@@ -98,7 +100,19 @@ pub trait Outbox: Send + Sync + 'static {
         &self,
         interview: &Interview,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Sends the requester the link to the archived work (a capability: DM only, never logged).
+    fn send_archive_link(
+        &self,
+        interview: &Interview,
+        link: &str,
+        valid_for: Duration,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
+
+/// How long the archive link in the DM works: a week to download the candidate's work, short
+/// enough that a forwarded DM does not stay a key to it.
+pub const ARCHIVE_LINK_VALIDITY: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Follows `prequel.subscribe()` with `notifier` until `shutdown` turns true. When the bus
 /// drops events (a slow notifier), what was missed is read back from the store's change feed
@@ -179,6 +193,9 @@ impl<O: Outbox> Notifier<O> {
                 self.status(interview).await;
                 if interview.state == InterviewState::Active {
                     self.credentials(interview).await;
+                }
+                if interview.state == InterviewState::Destroyed && interview.archive.is_some() {
+                    self.archive_link(interview).await;
                 }
             }
             // An interview that never started has no work to lose and nothing to extend into.
@@ -340,6 +357,44 @@ impl<O: Outbox> Notifier<O> {
             tracing::warn!(interview = %id, platform = O::NAME, error = %err, "could not send the credentials DM");
         } else {
             tracing::info!(interview = %id, platform = O::NAME, "credentials sent by DM to the requester");
+        }
+    }
+
+    /// The DM with a link to the archived work, once across replicas, when the engine has an
+    /// archive that can make links (on AWS: a presigned S3 URL).
+    async fn archive_link(&self, interview: &Interview) {
+        let id = &interview.id;
+        let link = match self.prequel.archive_link(id, ARCHIVE_LINK_VALIDITY).await {
+            Ok(Some(link)) => link,
+            Ok(None) => return,
+            Err(err) => {
+                tracing::warn!(interview = %id, error = %err.to_string(), "could not make the archive link");
+                return;
+            }
+        };
+        match self
+            .prequel
+            .put_note(id, O::NOTES.archive, "sent", true)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(err) => {
+                tracing::warn!(interview = %id, error = %err.to_string(), "could not claim the archive DM");
+                return;
+            }
+        }
+        match self
+            .outbox
+            .send_archive_link(interview, &link, ARCHIVE_LINK_VALIDITY)
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(interview = %id, platform = O::NAME, "archive link sent by DM to the requester")
+            }
+            Err(err) => {
+                tracing::warn!(interview = %id, platform = O::NAME, error = %err, "could not send the archive DM")
+            }
         }
     }
 

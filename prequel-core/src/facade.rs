@@ -13,6 +13,7 @@ use thiserror::Error;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinHandle;
 
+use crate::archive::Archive;
 use crate::clock::{Clock, SystemClock};
 use crate::command::{self, Command, CommandError, InterviewRequest, ParseContext};
 use crate::domain::{
@@ -92,6 +93,9 @@ pub enum PrequelError {
     /// The secret store failed; details are logged, not shown.
     #[error("secret store error: {0}")]
     Secrets(String),
+    /// The archive backend failed; details are logged, not shown.
+    #[error("archive error: {0}")]
+    Archive(String),
 }
 
 impl PrequelError {
@@ -109,6 +113,9 @@ impl PrequelError {
             }
             Self::Secrets(_) => {
                 "Prequel could not reach its secret store; please try again in a minute".to_owned()
+            }
+            Self::Archive(_) => {
+                "Prequel could not reach its archive; please try again in a minute".to_owned()
             }
         }
     }
@@ -128,6 +135,7 @@ pub struct PrequelBuilder {
     provisioner: Option<Arc<dyn Provisioner>>,
     secrets: Option<Arc<dyn SecretStore>>,
     clock: Option<Arc<dyn Clock>>,
+    archive: Option<Arc<dyn Archive>>,
     challenges: Vec<ChallengeId>,
     config: PrequelConfig,
 }
@@ -165,6 +173,13 @@ impl PrequelBuilder {
         self
     }
 
+    /// Where archived work can be fetched from by link (optional: the local provisioner keeps
+    /// archives in its data dir and has none; on AWS it is the history bucket).
+    pub fn archive(mut self, archive: Arc<dyn Archive>) -> Self {
+        self.archive = Some(archive);
+        self
+    }
+
     /// The challenges one can ask for.
     pub fn challenges(mut self, challenges: Vec<ChallengeId>) -> Self {
         self.challenges = challenges;
@@ -188,6 +203,7 @@ impl PrequelBuilder {
                 provisioner: self.provisioner.ok_or(BuildError::Missing("provisioner"))?,
                 secrets: self.secrets.ok_or(BuildError::Missing("secret store"))?,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                archive: self.archive,
                 challenges,
                 config: self.config,
                 bus: EventBus::new(4096),
@@ -210,6 +226,7 @@ struct Inner {
     provisioner: Arc<dyn Provisioner>,
     secrets: Arc<dyn SecretStore>,
     clock: Arc<dyn Clock>,
+    archive: Option<Arc<dyn Archive>>,
     challenges: Vec<ChallengeId>,
     config: PrequelConfig,
     bus: EventBus,
@@ -238,6 +255,24 @@ impl Prequel {
     /// Starts building a facade.
     pub fn builder() -> PrequelBuilder {
         PrequelBuilder::default()
+    }
+
+    /// A link to download an interview's archived work, valid for `valid_for`, when there is an
+    /// archive backend and an archive (`Ok(None)` otherwise). The link is a capability: it goes
+    /// to the interviewer in a DM only, never into a log, event or the API.
+    #[tracing::instrument(skip_all, fields(interview = %id))]
+    pub async fn archive_link(
+        &self,
+        id: &InterviewId,
+        valid_for: std::time::Duration,
+    ) -> Result<Option<String>, PrequelError> {
+        let Some(archive) = &self.inner.archive else {
+            return Ok(None);
+        };
+        archive
+            .download_link(id, valid_for)
+            .await
+            .map_err(|e| PrequelError::Archive(e.to_string()))
     }
 
     /// The current time on the engine's clock.

@@ -113,10 +113,12 @@ impl From<PrequelError> for ApiError {
                 "`after` is not a page token this server gave out; start again without it"
                     .to_owned(),
             ),
-            PrequelError::Store(_) | PrequelError::Secrets(_) => Self::Unavailable {
-                message,
-                detail: error.to_string(),
-            },
+            PrequelError::Store(_) | PrequelError::Secrets(_) | PrequelError::Archive(_) => {
+                Self::Unavailable {
+                    message,
+                    detail: error.to_string(),
+                }
+            }
         }
     }
 }

@@ -392,7 +392,10 @@ async fn execute(state: &DiscordState, requester: &Requester, command: Command) 
 }
 
 fn error_answer(error: &PrequelError) -> Message {
-    if matches!(error, PrequelError::Store(_) | PrequelError::Secrets(_)) {
+    if matches!(
+        error,
+        PrequelError::Store(_) | PrequelError::Secrets(_) | PrequelError::Archive(_)
+    ) {
         tracing::error!(%error, "discord command failed");
     }
     render::error_reply(&error.user_message())

@@ -101,6 +101,7 @@ impl Outbox for DiscordOutbox {
         channel: CHANNEL_NOTE,
         message: MESSAGE_ID_NOTE,
         credentials: CREDENTIALS_NOTE,
+        archive: "discord.dm.archive",
         warning_prefix: "discord.dm.warning",
     };
 
@@ -141,6 +142,19 @@ impl Outbox for DiscordOutbox {
         self.dm(
             &interview.requested_by.user_id,
             &render::warning_dm(interview),
+        )
+        .await
+    }
+
+    async fn send_archive_link(
+        &self,
+        interview: &Interview,
+        link: &str,
+        valid_for: std::time::Duration,
+    ) -> Result<(), DiscordError> {
+        self.dm(
+            &interview.requested_by.user_id,
+            &render::archive_dm(interview, link, valid_for),
         )
         .await
     }

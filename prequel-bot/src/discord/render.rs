@@ -232,6 +232,21 @@ pub fn warning_dm(interview: &Interview) -> Message {
     }
 }
 
+/// The DM with the link to the candidate's archived work.
+pub fn archive_dm(interview: &Interview, link: &str, valid_for: std::time::Duration) -> Message {
+    let days = valid_for.as_secs().div_ceil(24 * 3600);
+    Message {
+        content: format!(
+            "📦 The candidate's work from {} (`{}`) is archived: [download the workspace](<{}>) (the link works for {days} days).",
+            headline(interview),
+            interview.id,
+            link
+        ),
+        embeds: Vec::new(),
+        components: Vec::new(),
+    }
+}
+
 /// `/interview help`: the grammar's own command list.
 pub fn help() -> Message {
     let mut content = String::from("**`/interview` commands**");
@@ -338,6 +353,24 @@ mod tests {
     use prequel_core::domain::{ChallengeId, InterviewId, InterviewLength, Platform, Requester};
 
     const PASSWORD: &str = "hunter2-correct-horse-battery";
+
+    #[test]
+    fn archive_dm_links_the_work_and_says_how_long_the_link_lasts() {
+        let link = "https://history.s3.amazonaws.com/k/workspace.tar.gz?X-Amz-Signature=abc";
+        let message = archive_dm(
+            &interview(InterviewState::Destroyed),
+            link,
+            std::time::Duration::from_secs(7 * 24 * 3600),
+        );
+        assert!(
+            message
+                .content
+                .contains(&format!("[download the workspace](<{link}>)")),
+            "{}",
+            message.content
+        );
+        assert!(message.content.contains("7 days"), "{}", message.content);
+    }
 
     fn interview(state: InterviewState) -> Interview {
         let start = Utc

@@ -106,6 +106,7 @@ impl Outbox for SlackOutbox {
         channel: CHANNEL_NOTE,
         message: MESSAGE_TS_NOTE,
         credentials: CREDENTIALS_NOTE,
+        archive: "slack.dm.archive",
         warning_prefix: "slack.dm.warning",
     };
 
@@ -142,6 +143,17 @@ impl Outbox for SlackOutbox {
 
     async fn send_warning(&self, interview: &Interview) -> Result<(), SlackError> {
         let (text, blocks) = render::warning_dm(interview);
+        self.dm(&interview.requested_by.user_id, &text, &blocks)
+            .await
+    }
+
+    async fn send_archive_link(
+        &self,
+        interview: &Interview,
+        link: &str,
+        valid_for: std::time::Duration,
+    ) -> Result<(), SlackError> {
+        let (text, blocks) = render::archive_dm(interview, link, valid_for);
         self.dm(&interview.requested_by.user_id, &text, &blocks)
             .await
     }

@@ -195,6 +195,23 @@ pub fn warning_dm(interview: &Interview) -> (String, Value) {
     (text, blocks)
 }
 
+/// The DM with the link to the candidate's archived work.
+pub fn archive_dm(
+    interview: &Interview,
+    link: &str,
+    valid_for: std::time::Duration,
+) -> (String, Value) {
+    let days = valid_for.as_secs().div_ceil(24 * 3600);
+    let text = format!("The work from interview `{}` is archived", interview.id);
+    let blocks = json!([section(&format!(
+        ":package: The candidate's work from {} (`{}`) is archived: <{}|download the workspace> (the link works for {days} days).",
+        headline(interview),
+        interview.id,
+        link
+    ))]);
+    (text, blocks)
+}
+
 /// `/interview help`: one section per command from the grammar's own list, then the rules for
 /// times and durations.
 pub fn help_blocks() -> (String, Value) {
@@ -417,6 +434,26 @@ mod tests {
             blocks[1]["text"]["text"],
             format!("*URL:* https://k7mq2xw9ab3c.example.com\n*Password:* `{PASSWORD}`")
         );
+    }
+
+    #[test]
+    fn archive_dm_links_the_work_and_says_how_long_the_link_lasts() {
+        let link = "https://history.s3.amazonaws.com/k/workspace.tar.gz?X-Amz-Signature=abc";
+        let (text, blocks) = archive_dm(
+            &interview(InterviewState::Destroyed),
+            link,
+            std::time::Duration::from_secs(7 * 24 * 3600),
+        );
+        assert!(
+            !text.contains(link),
+            "the notification text is shown in previews: {text}"
+        );
+        let shown = blocks.to_string();
+        assert!(
+            shown.contains(&format!("<{link}|download the workspace>")),
+            "{shown}"
+        );
+        assert!(shown.contains("7 days"), "{shown}");
     }
 
     #[test]

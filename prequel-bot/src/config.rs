@@ -16,7 +16,11 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::discord::{DiscordConfig, DiscordMode};
+
+mod aws;
+
 use crate::slack::{DEFAULT_API_URL, SlackConfig, SlackMode};
+pub use aws::{AwsSetup, Backend};
 
 /// What `prequel serve` runs with.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +47,11 @@ pub struct ServeConfig {
     pub slack: SlackSetup,
     /// Whether the Discord frontend runs, and with what.
     pub discord: DiscordSetup,
+    /// The backends: the embedded default or AWS.
+    pub backend: Backend,
+    /// `PREQUEL_ADMIN_TOKEN`: the admin token, for replicas that must share one (on AWS it comes
+    /// from an ECS secret); unset, a token is made in the data dir at the first start.
+    pub admin_token: Option<SecretString>,
 }
 
 /// Whether the Discord frontend runs: on when its public key, bot token and application id are
@@ -87,6 +96,8 @@ pub struct Flags {
     pub lease_seconds: Option<String>,
     /// `--open-status-page-on-loopback` (`"true"` when given bare).
     pub open_status_on_loopback: Option<String>,
+    /// `--backend`.
+    pub backend: Option<String>,
 }
 
 /// Where a value came from, for error messages.
@@ -173,6 +184,21 @@ struct FileSettings {
     discord_allowed_guilds: Option<String>,
     discord_allowed_roles: Option<String>,
     discord_allowed_users: Option<String>,
+    backend: Option<String>,
+    prefix: Option<String>,
+    environment: Option<String>,
+    domain: Option<String>,
+    ecs_cluster: Option<String>,
+    subnets: Option<String>,
+    security_groups: Option<String>,
+    vpc_id: Option<String>,
+    alb_listener_arn: Option<String>,
+    execution_role_arn: Option<String>,
+    task_role_arn: Option<String>,
+    instance_image: Option<String>,
+    log_group: Option<String>,
+    #[serde(default, deserialize_with = "bool_or_text")]
+    assign_public_ip: Option<String>,
 }
 
 /// Reads a switch written either as a TOML boolean or as text, as text: one parser
@@ -218,6 +244,9 @@ pub const DEFAULT_SLACK_MODE: &str = "http";
 
 /// The environment variable naming the config file.
 pub const CONFIG_ENV: &str = "PREQUEL_CONFIG";
+
+/// The variable holding a shared admin token.
+pub const ADMIN_TOKEN_ENV: &str = "PREQUEL_ADMIN_TOKEN";
 
 /// One setting's lookup: its flag, its environment variable and its file key.
 struct Setting {
@@ -437,6 +466,12 @@ pub fn resolve(
         )?,
         slack: resolve_slack(&|setting, from_file| lookup(setting, from_file, &None))?,
         discord: resolve_discord(&|setting, from_file| lookup(setting, from_file, &None), tz)?,
+        backend: aws::resolve_backend(
+            lookup(&aws::BACKEND, |f| &f.backend, &flags.backend),
+            &|setting, from_file| lookup(setting, from_file, &None),
+        )?,
+        // Secret: from the environment only (a file or flag would leave it lying around).
+        admin_token: env(ADMIN_TOKEN_ENV).map(|token| SecretString::new(token.trim())),
     })
 }
 
@@ -739,8 +774,91 @@ mod tests {
                 open_status_on_loopback: false,
                 slack: SlackSetup::Off,
                 discord: DiscordSetup::Off,
+                backend: Backend::Local,
+                admin_token: None,
             }
         );
+    }
+
+    const AWS_ENV: [(&str, &str); 8] = [
+        ("PREQUEL_BACKEND", "aws"),
+        ("PREQUEL_DOMAIN", "interviews.example.com"),
+        ("PREQUEL_ECS_CLUSTER", "prequel-prod"),
+        ("PREQUEL_SUBNETS", "subnet-a, subnet-b"),
+        ("PREQUEL_SECURITY_GROUPS", "sg-1"),
+        ("PREQUEL_VPC_ID", "vpc-1"),
+        (
+            "PREQUEL_ALB_LISTENER_ARN",
+            "arn:aws:elasticloadbalancing:eu-west-1:1:listener/app/x/y/z",
+        ),
+        (
+            "PREQUEL_EXECUTION_ROLE_ARN",
+            "arn:aws:iam::1:role/prequel-prod-execution",
+        ),
+    ];
+
+    #[test]
+    fn the_aws_backend_takes_terraforms_outputs_with_defaults_for_the_rest() {
+        let mut env = AWS_ENV.to_vec();
+        env.push((
+            "PREQUEL_INSTANCE_IMAGE",
+            "1.dkr.ecr.eu-west-1.amazonaws.com/prequel-instance:1",
+        ));
+        let Backend::Aws(aws) = resolve_with(&Flags::default(), &env)
+            .expect("valid")
+            .backend
+        else {
+            panic!("aws was asked for");
+        };
+        assert_eq!(aws.prefix, "prequel");
+        assert_eq!(aws.environment, "prod");
+        assert_eq!(aws.subnets, ["subnet-a", "subnet-b"]);
+        assert_eq!(
+            aws.task_role_arn, None,
+            "no task role unless asked: the candidate has a shell"
+        );
+        assert!(
+            aws.assign_public_ip,
+            "public subnets without NAT need a public IP"
+        );
+    }
+
+    #[test]
+    fn the_aws_backend_names_the_first_missing_setting_and_its_terraform_output() {
+        let err = resolve_with(&Flags::default(), &AWS_ENV).expect_err("no image");
+        assert_eq!(
+            err.to_string(),
+            "PREQUEL_BACKEND: \"aws\" needs PREQUEL_INSTANCE_IMAGE (Terraform output \
+             `instance_image` of infra/; see the deploy guide)"
+        );
+        let err = resolve_with(&Flags::default(), &[("PREQUEL_BACKEND", "gcp")])
+            .expect_err("unknown backend");
+        assert_eq!(
+            err.to_string(),
+            "PREQUEL_BACKEND: \"gcp\" is not local or aws"
+        );
+    }
+
+    #[test]
+    fn the_aws_settings_can_come_from_the_config_file() {
+        let (_dir, path) = config_file(
+            "backend = \"aws\"\nprefix = \"acme\"\nenvironment = \"staging\"\n\
+             domain = \"i.acme.dev\"\necs_cluster = \"c\"\nsubnets = \"s1,s2\"\n\
+             security_groups = \"g\"\nvpc_id = \"v\"\nalb_listener_arn = \"l\"\n\
+             execution_role_arn = \"r\"\ninstance_image = \"i\"\nassign_public_ip = false\n",
+        );
+        let flags = Flags {
+            config: Some(path),
+            ..Flags::default()
+        };
+        let Backend::Aws(aws) = resolve_with(&flags, &[]).expect("valid").backend else {
+            panic!("aws from the file");
+        };
+        assert_eq!(
+            (aws.prefix.as_str(), aws.environment.as_str()),
+            ("acme", "staging")
+        );
+        assert!(!aws.assign_public_ip);
     }
 
     #[test]

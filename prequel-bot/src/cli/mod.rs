@@ -10,6 +10,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[cfg(feature = "aws")]
+mod aws;
+mod challenges;
 mod discord;
 mod interview;
 mod parse;
@@ -53,6 +56,9 @@ pub enum CliCommand {
 
     /// Set up the Discord application (`prequel discord register`)
     Discord(discord::DiscordArgs),
+
+    /// Manage the challenges of the AWS backend (`prequel challenges sync`)
+    Challenges(challenges::ChallengesArgs),
 }
 
 /// Runs a parsed command line.
@@ -62,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         CliCommand::Serve(args) => serve::run(args),
         CliCommand::Interview(args) => interview::run(args),
         CliCommand::Discord(args) => discord::run(args),
+        CliCommand::Challenges(args) => challenges::run(args),
     }
 }
 

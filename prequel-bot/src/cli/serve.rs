@@ -85,6 +85,12 @@ pub struct ServeArgs {
     )]
     open_status_on_loopback: Option<String>,
 
+    /// Where interviews are kept and run: `local` (SQLite, code-server processes, files under the
+    /// data dir) or `aws` (DynamoDB, ECS Fargate, S3, SSM; settings from infra/'s Terraform
+    /// outputs, see the deploy guide) [env: PREQUEL_BACKEND] [default: local]
+    #[arg(long, value_name = "local|aws")]
+    backend: Option<String>,
+
     /// How log lines are written on stderr (filter them with RUST_LOG)
     #[arg(long, value_enum, env = "PREQUEL_LOG_FORMAT", default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -140,6 +146,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         instance_bind: args.instance_bind,
         lease_seconds: args.lease_seconds,
         open_status_on_loopback: args.open_status_on_loopback,
+        backend: args.backend,
     };
     let config = match config::resolve(
         &flags,
@@ -173,7 +180,17 @@ fn init_tracing(format: LogFormat) {
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let prequel = build_engine(&config).await?;
-    let (admin_token, token_path) = admin_token(&config.data_dir)?;
+    let (admin_token, token_path) = match &config.admin_token {
+        Some(token) if token.expose().len() >= 32 => (token.clone(), None),
+        Some(_) => bail!(
+            "{}: the admin token must be at least 32 characters",
+            config::ADMIN_TOKEN_ENV
+        ),
+        None => {
+            let (token, path) = admin_token(&config.data_dir)?;
+            (token, Some(path))
+        }
+    };
     // Bind before starting the engine: a second `prequel serve` on a taken port stops here,
     // before its scheduler or start-up sweep could touch the first one's instances.
     let listener = bind(config.listen).await?;
@@ -203,7 +220,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         // Same listener and port as the API: one public HTTPS endpoint serves both.
         router = router.merge(slack);
     }
-    announce(listener.local_addr()?, &token_path)?;
+    announce(listener.local_addr()?, token_path.as_deref())?;
 
     // With the peer's address, so the status page can tell loopback requests apart.
     let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
@@ -288,8 +305,45 @@ fn start_discord(
     }
 }
 
-/// Opens the backends of the embedded default and builds the facade over them.
+/// Opens the configured backends and builds the facade over them.
 async fn build_engine(config: &ServeConfig) -> anyhow::Result<Prequel> {
+    let builder = match &config.backend {
+        config::Backend::Local => local_engine(config).await?,
+        config::Backend::Aws(setup) => aws_engine(setup).await?,
+    };
+    builder
+        .config(PrequelConfig {
+            scheduler: SchedulerConfig {
+                lease: chrono::Duration::from_std(config.lease)
+                    .context("the lease does not fit a duration")?,
+                ..SchedulerConfig::default()
+            },
+        })
+        .build()
+        .context("cannot build the engine")
+}
+
+#[cfg(feature = "aws")]
+async fn aws_engine(setup: &config::AwsSetup) -> anyhow::Result<prequel_core::PrequelBuilder> {
+    let engine = super::aws::connect(setup).await?;
+    Ok(Prequel::builder()
+        .store(engine.store)
+        .secrets(engine.secrets)
+        .provisioner(engine.provisioner)
+        .archive(engine.archive)
+        .challenges(engine.challenge_ids))
+}
+
+#[cfg(not(feature = "aws"))]
+async fn aws_engine(_: &config::AwsSetup) -> anyhow::Result<prequel_core::PrequelBuilder> {
+    bail!(
+        "this prequel was built without AWS support; build it with `cargo build --release \
+         --features aws` (the bot's image in instance/ does) or use PREQUEL_BACKEND=local"
+    )
+}
+
+/// The embedded default: SQLite, files and local code-server processes under the data dir.
+async fn local_engine(config: &ServeConfig) -> anyhow::Result<prequel_core::PrequelBuilder> {
     let data_dir = &config.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
@@ -300,20 +354,11 @@ async fn build_engine(config: &ServeConfig) -> anyhow::Result<Prequel> {
     let (challenges, ids) = load_challenges(&config.challenges).await?;
     let provisioner = provisioner(config, challenges)?;
     tracing::info!(challenges = ?ids.iter().map(ChallengeId::as_str).collect::<Vec<_>>(), "challenges loaded");
-    Prequel::builder()
+    Ok(Prequel::builder()
         .store(Arc::new(store))
         .secrets(Arc::new(secrets))
         .provisioner(provisioner)
-        .challenges(ids)
-        .config(PrequelConfig {
-            scheduler: SchedulerConfig {
-                lease: chrono::Duration::from_std(config.lease)
-                    .context("the lease does not fit a duration")?,
-                ..SchedulerConfig::default()
-            },
-        })
-        .build()
-        .context("cannot build the engine")
+        .challenges(ids))
 }
 
 async fn load_challenges(dir: &Path) -> anyhow::Result<(Arc<DirChallenges>, Vec<ChallengeId>)> {
@@ -353,6 +398,9 @@ fn provisioner(
 /// The admin token and its file: made at the first start (256 random bits, mode 0600), read
 /// back afterwards. The token itself never goes into a log line.
 fn admin_token(data_dir: &Path) -> anyhow::Result<(SecretString, PathBuf)> {
+    // On AWS nothing else lives in the data dir, so it may not exist yet.
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
     let path = data_dir.join(TOKEN_FILE);
     let shown = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
     let created = std::fs::OpenOptions::new()
@@ -422,13 +470,20 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 }
 
 /// The one line that says the server is up, on stdout (scripts and tests wait for it).
-fn announce(addr: SocketAddr, token_path: &Path) -> anyhow::Result<()> {
+fn announce(addr: SocketAddr, token_path: Option<&Path>) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "prequel serving on http://{addr}  (admin token: {})",
-        token_path.display()
-    )?;
+    match token_path {
+        Some(path) => writeln!(
+            out,
+            "prequel serving on http://{addr}  (admin token: {})",
+            path.display()
+        )?,
+        None => writeln!(
+            out,
+            "prequel serving on http://{addr}  (admin token: from {})",
+            config::ADMIN_TOKEN_ENV
+        )?,
+    }
     out.flush()?;
     Ok(())
 }

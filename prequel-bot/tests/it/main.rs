@@ -16,3 +16,6 @@ mod slack_inbound;
 mod slack_outbound;
 mod status_page;
 mod support;
+// The AWS backends end to end, against moto (feature `aws`).
+#[cfg(feature = "aws")]
+mod aws_e2e;

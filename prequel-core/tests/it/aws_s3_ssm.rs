@@ -602,3 +602,74 @@ async fn ssm_errors_name_the_parameter_and_never_the_password() -> TestResult {
     ));
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// The facade's archive link (what the chat notifiers DM after a destroy)
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_facade_links_an_archive_only_once_the_instance_uploaded_it() -> TestResult {
+    use std::sync::Arc;
+
+    use prequel_core::Prequel;
+    use prequel_core::clock::SystemClock;
+    use prequel_core::secrets::file::FileSecrets;
+    use prequel_core::store::sqlite::SqliteStore;
+    use prequel_core::testkit::provisioner::RecordingProvisioner;
+
+    let Some((clients, bucket)) =
+        bucket("the_facade_links_an_archive_only_once_the_instance_uploaded_it").await
+    else {
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let archive = Arc::new(S3Archive::new(clients.s3.clone(), &bucket));
+    let engine = |with_archive: bool| -> Result<Prequel, Box<dyn std::error::Error>> {
+        let clock = Arc::new(SystemClock);
+        let mut builder = Prequel::builder()
+            .store(Arc::new(SqliteStore::open(&dir.path().join("db"))?))
+            .secrets(Arc::new(FileSecrets::open(dir.path().join("secrets"))?))
+            .provisioner(Arc::new(RecordingProvisioner::new(clock.clone())))
+            .clock(clock);
+        if with_archive {
+            builder = builder.archive(archive.clone());
+        }
+        Ok(builder.build()?)
+    };
+    let prequel = engine(true)?;
+    let interview = InterviewId::generate();
+    let week = Duration::from_secs(7 * 24 * 3600);
+
+    assert_eq!(
+        prequel.archive_link(&interview, week).await?,
+        None,
+        "nothing uploaded yet"
+    );
+
+    let target = archive
+        .upload_target(&interview, Duration::from_secs(60))
+        .await?;
+    let work = b"the candidate's work".to_vec();
+    let (status, _) = tokio::task::spawn_blocking(move || {
+        http(
+            "PUT",
+            &target.url,
+            &[("Content-Type", "application/gzip")],
+            &work,
+        )
+    })
+    .await??;
+    assert_eq!(status, 200);
+
+    let link = prequel
+        .archive_link(&interview, week)
+        .await?
+        .expect("a link once uploaded");
+    let (status, body) =
+        tokio::task::spawn_blocking(move || http("GET", &link, &[], &[])).await??;
+    assert_eq!((status, body), (200, b"the candidate's work".to_vec()));
+
+    // The embedded default keeps archives in its data dir and has no links to give.
+    assert_eq!(engine(false)?.archive_link(&interview, week).await?, None);
+    Ok(())
+}

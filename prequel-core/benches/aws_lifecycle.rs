@@ -19,9 +19,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prequel_core::archive::s3::S3Archive;
-use prequel_core::aws::sdk::elb::types::{
-    Action, ActionTypeEnum, FixedResponseActionConfig, ProtocolEnum,
-};
 use prequel_core::aws::{AwsClients, RequestCounter, ResourceNames};
 use prequel_core::challenge::s3::S3Challenges;
 use prequel_core::challenge::{ChallengeSource as _, DirChallenges};
@@ -30,7 +27,7 @@ use prequel_core::domain::{InterviewId, InterviewState, Platform, Requester};
 use prequel_core::events::Event;
 use prequel_core::provision::ecs::{EcsProvisioner, EcsSettings};
 use prequel_core::secrets::ssm::SsmSecrets;
-use prequel_core::store::dynamo::{self, DynamoStore};
+use prequel_core::store::dynamo::DynamoStore;
 use prequel_core::testkit::moto;
 use prequel_core::{Outcome, Prequel};
 use tokio::sync::broadcast;
@@ -55,8 +52,8 @@ async fn run(moto: &'static moto::Moto) {
     let counter = RequestCounter::new();
     let clients = AwsClients::connect(&moto.connect_options(Some(counter.clone()))).await;
     let names = ResourceNames::new(&moto::unique_name("b"), "bench").expect("names");
-    let network = moto.default_network().expect("moto's default VPC");
-    let listener_arn = infrastructure(&clients, &names, &network.subnet_ids).await;
+    let deployment = moto.deployment(&clients, &names).await;
+    let (network, listener_arn) = (deployment.network, deployment.listener_arn);
 
     let challenges = Arc::new(S3Challenges::new(
         clients.s3.clone(),
@@ -241,64 +238,6 @@ async fn run(moto: &'static moto::Moto) {
         ms(destroy),
         destroy.as_secs_f64() / round_trip.as_secs_f64()
     );
-}
-
-/// Makes what `infra/` makes: tables, buckets, cluster, an ALB and its listener.
-async fn infrastructure(clients: &AwsClients, names: &ResourceNames, subnets: &[String]) -> String {
-    dynamo::create_tables(&clients.dynamodb, names)
-        .await
-        .expect("tables");
-    for bucket in [names.challenges_bucket(), names.history_bucket()] {
-        clients
-            .s3
-            .create_bucket()
-            .bucket(bucket)
-            .send()
-            .await
-            .expect("bucket");
-    }
-    clients
-        .ecs
-        .create_cluster()
-        .cluster_name(names.stem())
-        .send()
-        .await
-        .expect("cluster");
-    let balancer = clients
-        .elb
-        .create_load_balancer()
-        .name(names.stem())
-        .set_subnets(Some(subnets[..2].to_vec()))
-        .send()
-        .await
-        .expect("load balancer");
-    let balancer_arn = balancer.load_balancers()[0]
-        .load_balancer_arn()
-        .expect("arn")
-        .to_owned();
-    let listener = clients
-        .elb
-        .create_listener()
-        .load_balancer_arn(balancer_arn)
-        .protocol(ProtocolEnum::Http)
-        .port(80)
-        .default_actions(
-            Action::builder()
-                .r#type(ActionTypeEnum::FixedResponse)
-                .fixed_response_config(
-                    FixedResponseActionConfig::builder()
-                        .status_code("404")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("listener");
-    listener.listeners()[0]
-        .listener_arn()
-        .expect("listener arn")
-        .to_owned()
 }
 
 async fn wait_for(

@@ -8,12 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use prequel_core::aws::sdk::elb::types::{
-    Action, ActionTypeEnum, FixedResponseActionConfig, ProtocolEnum,
-};
 use prequel_core::aws::{AwsClients, ResourceNames};
 use prequel_core::domain::InterviewId;
-use prequel_core::store::dynamo;
 use prequel_core::testkit::moto::{self, Moto};
 use serde_json::Value;
 
@@ -37,70 +33,15 @@ struct World {
 }
 
 impl World {
-    /// Makes what `infra/` makes: the two tables, the two buckets, the cluster, an ALB with its
-    /// listener. `None` (after a loud skip) when moto is not available outside CI.
+    /// Makes what `infra/` makes (tables, buckets, cluster, load balancer and listener, see
+    /// `Moto::deployment`). `None` (after a loud skip) when moto is not available outside CI.
     fn new(test: &str) -> Option<Self> {
         let moto: &Moto = moto::moto(test)?;
         let names = ResourceNames::new(&moto::unique_name("e"), "test").expect("names");
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        let network = moto.default_network().expect("moto's default VPC");
         let clients = runtime.block_on(moto.clients());
-        let listener_arn = runtime.block_on(async {
-            dynamo::create_tables(&clients.dynamodb, &names)
-                .await
-                .expect("tables");
-            for bucket in [names.challenges_bucket(), names.history_bucket()] {
-                clients
-                    .s3
-                    .create_bucket()
-                    .bucket(bucket)
-                    .send()
-                    .await
-                    .expect("bucket");
-            }
-            clients
-                .ecs
-                .create_cluster()
-                .cluster_name(names.stem())
-                .send()
-                .await
-                .expect("cluster");
-            let balancer = clients
-                .elb
-                .create_load_balancer()
-                .name(names.stem())
-                .set_subnets(Some(network.subnet_ids[..2].to_vec()))
-                .send()
-                .await
-                .expect("load balancer");
-            let balancer_arn = balancer.load_balancers()[0]
-                .load_balancer_arn()
-                .expect("arn")
-                .to_owned();
-            let listener = clients
-                .elb
-                .create_listener()
-                .load_balancer_arn(balancer_arn)
-                .protocol(ProtocolEnum::Http)
-                .port(80)
-                .default_actions(
-                    Action::builder()
-                        .r#type(ActionTypeEnum::FixedResponse)
-                        .fixed_response_config(
-                            FixedResponseActionConfig::builder()
-                                .status_code("404")
-                                .build(),
-                        )
-                        .build(),
-                )
-                .send()
-                .await
-                .expect("listener");
-            listener.listeners()[0]
-                .listener_arn()
-                .expect("listener arn")
-                .to_owned()
-        });
+        let deployment = runtime.block_on(moto.deployment(&clients, &names));
+        let (network, listener_arn) = (deployment.network, deployment.listener_arn);
         let mut env: Vec<(String, String)> = moto
             .env()
             .into_iter()

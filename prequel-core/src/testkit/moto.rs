@@ -21,7 +21,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::aws::{AwsClients, ConnectOptions, RequestCounter};
+use crate::aws::sdk::elb::types::{
+    Action, ActionTypeEnum, FixedResponseActionConfig, ProtocolEnum,
+};
+use crate::aws::{AwsClients, ConnectOptions, RequestCounter, ResourceNames};
 
 /// The region every test uses.
 pub const REGION: &str = "us-east-1";
@@ -218,6 +221,94 @@ impl Moto {
             ));
         }
         Ok(response)
+    }
+}
+
+/// What `infra/` makes for one deployment, made on moto by [`Moto::deployment`].
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// The names everything was made under.
+    pub names: ResourceNames,
+    /// moto's default VPC, where the load balancer and the tasks go.
+    pub network: DefaultNetwork,
+    /// The ECS cluster (named after the stem).
+    pub cluster: String,
+    /// The shared load balancer's listener: HTTP on port 80, since moto refuses an HTTPS
+    /// listener without an ACM certificate.
+    pub listener_arn: String,
+}
+
+impl Moto {
+    /// Makes a deployment's shared infrastructure as `infra/` would: both DynamoDB tables, both
+    /// buckets, the ECS cluster, and a load balancer over two subnets with a listener whose
+    /// default answer is 404. Panics (it is test set-up) when moto refuses any of it.
+    pub async fn deployment(&self, clients: &AwsClients, names: &ResourceNames) -> Deployment {
+        let network = self.default_network().expect("moto's default VPC");
+        crate::store::dynamo::create_tables(&clients.dynamodb, names)
+            .await
+            .expect("DynamoDB tables");
+        for bucket in [names.challenges_bucket(), names.history_bucket()] {
+            clients
+                .s3
+                .create_bucket()
+                .bucket(bucket)
+                .send()
+                .await
+                .expect("S3 bucket");
+        }
+        let cluster = names.stem();
+        clients
+            .ecs
+            .create_cluster()
+            .cluster_name(&cluster)
+            .send()
+            .await
+            .expect("ECS cluster");
+        let balancer = clients
+            .elb
+            .create_load_balancer()
+            .name(names.stem())
+            .set_subnets(Some(network.subnet_ids.iter().take(2).cloned().collect()))
+            .send()
+            .await
+            .expect("load balancer");
+        let balancer_arn = balancer
+            .load_balancers()
+            .first()
+            .and_then(|b| b.load_balancer_arn())
+            .expect("load balancer ARN")
+            .to_owned();
+        let listener = clients
+            .elb
+            .create_listener()
+            .load_balancer_arn(balancer_arn)
+            .protocol(ProtocolEnum::Http)
+            .port(80)
+            .default_actions(
+                Action::builder()
+                    .r#type(ActionTypeEnum::FixedResponse)
+                    .fixed_response_config(
+                        FixedResponseActionConfig::builder()
+                            .status_code("404")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("listener");
+        let listener_arn = listener
+            .listeners()
+            .first()
+            .and_then(|l| l.listener_arn())
+            .expect("listener ARN")
+            .to_owned();
+        Deployment {
+            names: names.clone(),
+            network,
+            cluster,
+            listener_arn,
+        }
     }
 }
 

@@ -26,10 +26,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_ecs::types::{DesiredStatus, TaskDefinitionField, TaskField};
-use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, FixedResponseActionConfig, ProtocolEnum, Rule, Tag as ElbTag,
-    TargetTypeEnum,
-};
+use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, Rule, Tag as ElbTag, TargetTypeEnum};
 use futures::future::join_all;
 use prequel_core::archive::s3::S3Archive;
 use prequel_core::aws::{AwsClients, DEPLOYMENT_TAG, INTERVIEW_TAG, RequestCounter, ResourceNames};
@@ -217,59 +214,8 @@ impl EcsFixture {
         let names = ResourceNames::new(&unique_name("pq"), "test").expect("names");
         let stem = names.stem();
 
-        let cluster = format!("{stem}-cluster");
-        clients
-            .ecs
-            .create_cluster()
-            .cluster_name(&cluster)
-            .send()
-            .await
-            .expect("create cluster");
-        let alb = clients
-            .elb
-            .create_load_balancer()
-            .name(format!("{stem}-alb"))
-            .set_subnets(Some(network.subnet_ids.iter().take(2).cloned().collect()))
-            .send()
-            .await
-            .expect("create load balancer");
-        let alb_arn = alb.load_balancers()[0]
-            .load_balancer_arn()
-            .expect("ALB ARN")
-            .to_owned();
-        let listener = clients
-            .elb
-            .create_listener()
-            .load_balancer_arn(&alb_arn)
-            .protocol(ProtocolEnum::Http)
-            .port(80)
-            .default_actions(
-                Action::builder()
-                    .r#type(ActionTypeEnum::FixedResponse)
-                    .fixed_response_config(
-                        FixedResponseActionConfig::builder()
-                            .status_code("404")
-                            .build(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("create listener");
-        let listener_arn = listener.listeners()[0]
-            .listener_arn()
-            .expect("listener ARN")
-            .to_owned();
-
-        for bucket in [names.challenges_bucket(), names.history_bucket()] {
-            clients
-                .s3
-                .create_bucket()
-                .bucket(&bucket)
-                .send()
-                .await
-                .expect("create bucket");
-        }
+        let deployment = moto.deployment(&clients, &names).await;
+        let (cluster, listener_arn) = (deployment.cluster, deployment.listener_arn);
         let challenges = Arc::new(repository_challenges());
         if options.sync_challenges {
             S3Challenges::new(clients.s3.clone(), names.challenges_bucket())

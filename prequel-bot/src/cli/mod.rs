@@ -40,10 +40,11 @@ pub enum CliCommand {
     /// `error: <what is wrong; a hint>` on stderr (exit 2). Nothing is scheduled or changed.
     Parse(parse::ParseArgs),
 
-    /// Run the scheduler and the JSON API on this machine
+    /// Run the scheduler, the JSON API and the chat frontends
     ///
-    /// SQLite, local code-server instances, challenges from a folder and secrets in files, all
-    /// under one data dir. Prints `prequel serving on http://…` when ready; stops gracefully on
+    /// By default SQLite, local code-server instances, challenges from a folder and secrets in
+    /// files, all under one data dir; with PREQUEL_BACKEND=aws, DynamoDB, ECS Fargate, S3 and
+    /// SSM. Prints `prequel serving on http://…` when ready; stops gracefully on
     /// Ctrl-C or SIGTERM.
     Serve(serve::ServeArgs),
 

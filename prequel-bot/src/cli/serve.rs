@@ -33,7 +33,8 @@ use crate::config::{self, ServeConfig};
 #[command(after_long_help = AFTER_HELP)]
 pub struct ServeArgs {
     /// A TOML file with any of the settings below (keys: data_dir, listen, challenges, tz,
-    /// code_server, instance_bind, lease_seconds, open_status_on_loopback) [env: PREQUEL_CONFIG]
+    /// code_server, instance_bind, lease_seconds, open_status_on_loopback, backend; the Slack,
+    /// Discord and AWS settings as in the README) [env: PREQUEL_CONFIG]
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 
@@ -101,12 +102,18 @@ Every setting comes from its flag, else its environment variable, else the confi
 the default; with nothing set, `prequel serve` runs from the repository as it is. Relative paths
 in the config file are relative to the file's folder.
 
-At the first start an admin token is written to <data dir>/admin-token (mode 0600); the API and
-`prequel interview` need it. The token itself is never logged.
+At the first start an admin token is written to <data dir>/admin-token (mode 0600), unless
+PREQUEL_ADMIN_TOKEN gives one (replicas share it that way); the API and `prequel interview` need
+it. The token itself is never logged.
 
 Ctrl-C or SIGTERM stops the server gracefully: the API and the scheduler stop, while
 running interview instances stay up. The next `prequel serve` on the same data dir adopts
 them and destroys each at its time.
+
+On AWS (a build with `--features aws`), PREQUEL_BACKEND=aws takes the names of the shared
+infrastructure from infra/'s Terraform outputs (PREQUEL_DOMAIN, PREQUEL_ECS_CLUSTER, …; see the
+README and docs/deploy.md) and the connection from the standard AWS variables; every table,
+bucket, the cluster and the listener are checked before anything runs.
 
 Example:
   prequel serve --listen 127.0.0.1:9090 --tz Europe/Berlin";

@@ -374,3 +374,134 @@ fn serve_killed_while_provisioning_leaves_no_orphan_and_the_interview_recovers()
         "no process of the interview is left"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Downtime: the server is stopped across a destroy time or a start time. Waiting real hours is
+// not possible in a test, so while the server is down the test moves the interview's times into
+// the past in its database, exactly as the clock would have.
+// ---------------------------------------------------------------------------------------------
+
+/// Milliseconds since the epoch, as the store keeps times.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Runs `sql` with `?1` = the interview id on the stopped server's database.
+fn rewrite_stopped_database(data_dir: &Path, sql: &str, id: &str) {
+    let db = rusqlite::Connection::open(data_dir.join("prequel.sqlite3")).expect("open the db");
+    let changed = db.execute(sql, [id]).expect("rewrite the interview");
+    assert!(changed >= 1, "nothing matched: {sql}");
+}
+
+#[test]
+fn a_destroy_time_that_passed_while_serve_was_down_is_met_at_restart() {
+    let Some(code_server) = support::code_server("the downtime destroy test") else {
+        return;
+    };
+    let data = tempfile::tempdir().expect("data dir");
+    let data_dir = data.path().join("data");
+    let mut options = ServeOptions::new(code_server);
+    options.challenges = Some(repository_challenges());
+    options.data_dir = Some(data_dir.clone());
+    let instances = data_dir.join("instances");
+    let _cleanup = KillInstancesOnDrop(instances.clone());
+
+    let mut first = Server::start(options.clone()).expect("serve starts");
+    let created = interview_json(&first, &["now", "30m", "python"]);
+    let id = created["id"].as_str().expect("id").to_owned();
+    first.stop().expect("stop serve");
+    drop(first);
+    let instance = instances.join(&id).display().to_string();
+    assert!(
+        !processes_mentioning(&instance).is_empty(),
+        "the instance outlives a graceful stop"
+    );
+
+    // The 30 minutes ran out a minute ago, while nothing was running.
+    let ended = now_ms() - 60_000;
+    rewrite_stopped_database(
+        &data_dir,
+        &format!(
+            "UPDATE interviews SET destroy_at = {ended}, start_at = {} WHERE id = ?1",
+            ended - 30 * 60_000
+        ),
+        &id,
+    );
+
+    let restarted = Instant::now();
+    let second = Server::start(options).expect("serve restarts");
+    wait_for_status(&second, &id, "destroyed");
+    let took = restarted.elapsed();
+    support::loud(&format!(
+        "downtime: destroy met {:.2} s after the restart began (the server's start included)",
+        took.as_secs_f64()
+    ));
+    assert!(
+        took < Duration::from_secs(10),
+        "the missed destroy ran at once, not at the next poll: {took:?}"
+    );
+    assert!(
+        processes_mentioning(&instance).is_empty(),
+        "no process of the interview is left"
+    );
+    assert!(
+        data_dir
+            .join("history")
+            .join(format!("{id}.tar.gz"))
+            .is_file(),
+        "the work was archived before the instance went"
+    );
+}
+
+#[test]
+fn a_start_missed_while_serve_was_down_is_reported_missed_not_run_late() {
+    let Some(code_server) = support::code_server("the downtime start test") else {
+        return;
+    };
+    let data = tempfile::tempdir().expect("data dir");
+    let data_dir = data.path().join("data");
+    let mut options = ServeOptions::new(code_server);
+    options.challenges = Some(repository_challenges());
+    options.data_dir = Some(data_dir.clone());
+    let instances = data_dir.join("instances");
+    let _cleanup = KillInstancesOnDrop(instances.clone());
+
+    let mut first = Server::start(options.clone()).expect("serve starts");
+    let scheduled = interview_json(&first, &["schedule", "tomorrow", "9am", "4h", "python"]);
+    let id = scheduled["id"].as_str().expect("id").to_owned();
+    assert_eq!(scheduled["status"], "scheduled", "{scheduled}");
+    first.stop().expect("stop serve");
+    drop(first);
+
+    // The start was 20 minutes ago (past the 15-minute grace) and the server was down; the
+    // interview would still run for 3 h 40 min.
+    let start = now_ms() - 20 * 60_000;
+    rewrite_stopped_database(
+        &data_dir,
+        &format!(
+            "UPDATE interviews SET start_at = {start}, destroy_at = {} WHERE id = ?1",
+            start + 240 * 60_000
+        ),
+        &id,
+    );
+    rewrite_stopped_database(
+        &data_dir,
+        &format!(
+            "UPDATE operations SET due_at = {} WHERE interview_id = ?1 AND kind = 'create'",
+            start - 5 * 60_000
+        ),
+        &id,
+    );
+
+    let second = Server::start(options).expect("serve restarts");
+    let failed = wait_for_status(&second, &id, "failed");
+    let reason = failed["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("missed"), "reported as missed: {failed}");
+    assert!(
+        !instances.join(&id).exists(),
+        "nothing was provisioned for a missed start"
+    );
+}

@@ -505,3 +505,167 @@ fn a_start_missed_while_serve_was_down_is_reported_missed_not_run_late() {
         "nothing was provisioned for a missed start"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Crashes: SIGKILL at random moments while instances are being made and unmade.
+// ---------------------------------------------------------------------------------------------
+
+/// How many times the crash test kills the server.
+const KILLS: usize = 20;
+
+#[test]
+fn twenty_kills_during_provisioning_and_destroying_leave_every_interview_consistent() {
+    use rand::{Rng as _, SeedableRng as _};
+
+    let Some(code_server) = support::code_server("the crash loop test") else {
+        return;
+    };
+    let seed: u64 = rand::rng().random();
+    support::loud(&format!("crash loop seed {seed}"));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let data = tempfile::tempdir().expect("data dir");
+    let data_dir = data.path().join("data");
+    let mut options = ServeOptions::new(code_server);
+    options.challenges = Some(repository_challenges());
+    options.data_dir = Some(data_dir.clone());
+    // The shortest lease: a killed server's claims are taken over 5 s later.
+    options.args = vec!["--lease-seconds".into(), "5".into()];
+    let instances = data_dir.join("instances");
+    let _cleanup = KillInstancesOnDrop(instances.clone());
+
+    let mut ids: Vec<String> = Vec::new();
+    let (mut killed_provisioning, mut killed_destroying) = (0, 0);
+    let mut server = Server::start(options.clone()).expect("serve starts");
+    for kill in 0..KILLS {
+        // Even rounds ask for a new interview and let the server live 0–7 s: long enough, at
+        // times, for a killed server's lease (5 s) to run out and its work to be resumed — and
+        // killed again. Odd rounds destroy an active interview and kill within 0.4 s, while the
+        // archive and teardown run.
+        let asked = interview_json(&server, &["--no-wait", "now", "30m", "python"]);
+        ids.push(asked["id"].as_str().expect("id").to_owned());
+        let pause = if kill % 2 == 1 {
+            let active = ids
+                .iter()
+                .find(|id| fetch(&server, id)["status"] == "active")
+                .cloned();
+            if let Some(victim) = active {
+                let _ = server.interview(&["--json", "--no-wait", "destroy", &victim]);
+            }
+            rng.random_range(0..400)
+        } else {
+            rng.random_range(0..7_000)
+        };
+        std::thread::sleep(Duration::from_millis(pause));
+        // What was in flight at the moment of the kill (read just before it).
+        let states: Vec<String> = ids
+            .iter()
+            .map(|id| {
+                fetch(&server, id)["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect();
+        if states
+            .iter()
+            .any(|s| ["scheduled", "initializing", "configuring"].contains(&s.as_str()))
+        {
+            killed_provisioning += 1;
+        }
+        if states.iter().any(|s| s == "destroying") {
+            killed_destroying += 1;
+        }
+        server.kill9().expect("kill -9");
+        drop(server);
+        server = Server::start(options.clone()).expect("serve restarts after a kill");
+    }
+
+    support::loud(&format!(
+        "crash loop: {KILLS} kills, {killed_provisioning} with a create in flight, \
+         {killed_destroying} with a destroy in flight"
+    ));
+    assert!(
+        killed_provisioning > 0 && killed_destroying > 0,
+        "the kills must land while instances are made and unmade, or the test proves nothing"
+    );
+
+    // After the last restart: every interview ends up active or finished, then all are destroyed.
+    for id in &ids {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let status = fetch(&server, id)["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if ["active", "destroyed", "failed"].contains(&status.as_str()) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "interview {id} is stuck {status}\n{}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if fetch(&server, id)["status"] == "active" {
+            interview_json(&server, &["destroy", id]);
+        }
+    }
+    for id in &ids {
+        let detail = {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                let (status, body) = support::get(
+                    &server.url,
+                    &format!("/api/interviews/{id}"),
+                    Some(&server.token()),
+                )
+                .expect("GET the interview");
+                assert_eq!(status, 200, "{body}");
+                let detail: Value = serde_json::from_str(&body).expect("JSON");
+                let state = detail["interview"]["status"].as_str().unwrap_or_default();
+                if ["destroyed", "failed", "cancelled"].contains(&state) {
+                    break detail;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "interview {id} never finished: {detail}\n{}",
+                    server.log()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        };
+        // No lost operation: one create and one destroy, both finished (an interview destroyed
+        // before its create was ever claimed is cancelled instead, with nothing to tear down).
+        let operations = detail["operations"].as_array().expect("operations");
+        let kinds: Vec<_> = operations.iter().map(|o| o["kind"].clone()).collect();
+        if detail["interview"]["status"] == "cancelled" {
+            assert_eq!(kinds, ["create"], "{detail}");
+        } else {
+            assert_eq!(kinds, ["create", "destroy"], "{detail}");
+        }
+        for operation in operations {
+            assert!(
+                ["completed", "failed", "cancelled"]
+                    .contains(&operation["status"].as_str().unwrap_or_default()),
+                "operation left unfinished: {detail}"
+            );
+        }
+        // No orphan: nothing of the interview runs.
+        let instance = instances.join(id).display().to_string();
+        assert!(
+            processes_mentioning(&instance).is_empty(),
+            "a process of {id} is left"
+        );
+        // No lost archive: an interview that was active was archived when it was destroyed.
+        if detail["interview"]["status"] == "destroyed" {
+            assert!(
+                data_dir
+                    .join("history")
+                    .join(format!("{id}.tar.gz"))
+                    .is_file(),
+                "the work of {id} was archived: {detail}"
+            );
+        }
+    }
+}

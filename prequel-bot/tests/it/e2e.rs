@@ -535,6 +535,7 @@ fn twenty_kills_during_provisioning_and_destroying_leave_every_interview_consist
 
     let mut ids: Vec<String> = Vec::new();
     let (mut killed_provisioning, mut killed_destroying) = (0, 0);
+    let (mut passwords, mut logs) = (Vec::new(), String::new());
     let mut server = Server::start(options.clone()).expect("serve starts");
     for kill in 0..KILLS {
         // Even rounds ask for a new interview and let the server live 0–7 s: long enough, at
@@ -543,6 +544,7 @@ fn twenty_kills_during_provisioning_and_destroying_leave_every_interview_consist
         // archive and teardown run.
         let asked = interview_json(&server, &["--no-wait", "now", "30m", "python"]);
         ids.push(asked["id"].as_str().expect("id").to_owned());
+        passwords.push(asked["password"].as_str().expect("password").to_owned());
         let pause = if kill % 2 == 1 {
             let active = ids
                 .iter()
@@ -576,6 +578,7 @@ fn twenty_kills_during_provisioning_and_destroying_leave_every_interview_consist
             killed_destroying += 1;
         }
         server.kill9().expect("kill -9");
+        logs.push_str(&server.log());
         drop(server);
         server = Server::start(options.clone()).expect("serve restarts after a kill");
     }
@@ -667,5 +670,24 @@ fn twenty_kills_during_provisioning_and_destroying_leave_every_interview_consist
                 "the work of {id} was archived: {detail}"
             );
         }
+    }
+
+    // Secrets: no password went into any server's log, the listing or an interview's details.
+    logs.push_str(&server.log());
+    let list = server.interview(&["--json", "list"]).expect("list");
+    let mut shown = String::from_utf8_lossy(&list.stdout).into_owned();
+    for id in &ids {
+        shown.push_str(&fetch(&server, id).to_string());
+    }
+    assert!(!passwords.is_empty() && !logs.is_empty());
+    for password in &passwords {
+        assert!(
+            !logs.contains(password.as_str()),
+            "a password is in a server log"
+        );
+        assert!(
+            !shown.contains(password.as_str()),
+            "a password is in the API's answers"
+        );
     }
 }

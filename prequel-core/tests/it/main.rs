@@ -3,6 +3,7 @@
 mod facade;
 mod grammar;
 mod local_provisioner;
+mod scale;
 mod scheduler;
 mod store;
 // The AWS backends, against moto (feature `aws`; `./scripts/test` builds with every feature).

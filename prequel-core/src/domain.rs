@@ -600,10 +600,21 @@ impl fmt::Display for SecretString {
     }
 }
 
-/// Shortens user text quoted in an error so a 10 kB paste does not become a 10 kB error line.
+/// Makes user text fit to be quoted in a one-line error: shortened, so a 10 kB paste does not
+/// become a 10 kB error line, and with every line break or other whitespace shown as a space and
+/// every other control character as `�`, so the error stays one line and a terminal escape in
+/// the input (`\u{1b}[31m`) is never replayed by whoever prints it. (Found by the grammar fuzz.)
 pub(crate) fn truncate_for_message(text: &str) -> String {
     const LIMIT: usize = 40;
-    let mut chars = text.chars();
+    let mut chars = text.chars().map(|c| {
+        if c.is_whitespace() {
+            ' '
+        } else if c.is_control() {
+            '\u{fffd}'
+        } else {
+            c
+        }
+    });
     let head: String = chars.by_ref().take(LIMIT).collect();
     if chars.next().is_some() {
         format!("{head}…")
@@ -615,6 +626,16 @@ pub(crate) fn truncate_for_message(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_text_is_one_line_without_control_characters() {
+        assert_eq!(truncate_for_message("a\nb\r\tc\u{2028}d"), "a b  c d");
+        assert_eq!(truncate_for_message("dance\u{1b}[31m"), "dance\u{fffd}[31m");
+        assert_eq!(
+            truncate_for_message(&"x".repeat(50)),
+            format!("{}…", "x".repeat(40))
+        );
+    }
 
     #[test]
     fn generated_interview_ids_are_dns_labels_and_distinct() {

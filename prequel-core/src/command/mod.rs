@@ -15,7 +15,8 @@
 //! Words are split on whitespace (`lex.rs`) and matched case-insensitively. The parts of
 //! `schedule` and `now` may come in any order (`90m python tomorrow 2pm` works): each word is
 //! tried as, in order, a time of day, a duration, a date phrase and a known challenge. `at` and
-//! `on` are filler; `for` starts the candidate's name, which runs to the end and is kept as typed.
+//! `on` are filler; `for` starts the candidate's name, which runs to the end and is kept as typed
+//! (on one line: whitespace runs become one space, control characters are dropped).
 //! A part given twice, a word with no place, or a missing part is an error rather than a guess.
 //! Every error is one [`CommandError`] whose [`user_message`](CommandError::user_message) is one
 //! line with a hint.
@@ -586,9 +587,15 @@ fn request(
     })
 }
 
-/// The candidate's name: everything after `for`, trimmed, as typed.
+/// The candidate's name: everything after `for`, as typed but on one line — runs of whitespace
+/// (line breaks included) become one space and control characters are dropped, since the name is
+/// shown in chat messages and terminals.
 fn candidate(after_for: &str) -> Result<String, CommandError> {
-    let name = after_for.trim();
+    let cleaned: String = after_for
+        .chars()
+        .filter(|c| !c.is_control() || c.is_whitespace())
+        .collect();
+    let name = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
     if name.is_empty() {
         return Err(CommandError::missing(
             &["the candidate's name after `for`"],
@@ -602,7 +609,7 @@ fn candidate(after_for: &str) -> Result<String, CommandError> {
             limit: MAX_CANDIDATE_CHARS,
         });
     }
-    Ok(name.to_owned())
+    Ok(name)
 }
 
 #[cfg(test)]
@@ -649,6 +656,19 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_candidate_name_is_kept_on_one_line_without_control_characters() {
+        assert_eq!(
+            candidate(" Ada\n  Lovelace\t"),
+            Ok("Ada Lovelace".to_owned())
+        );
+        assert_eq!(candidate("Zoë \u{1b}[31mRed"), Ok("Zoë [31mRed".to_owned()));
+        assert!(
+            candidate("\n\u{7}\t").is_err(),
+            "nothing but controls is no name"
+        );
     }
 
     #[test]

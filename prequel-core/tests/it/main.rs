@@ -2,6 +2,7 @@
 
 mod facade;
 mod grammar;
+mod grammar_fuzz;
 mod local_provisioner;
 mod scale;
 mod scheduler;

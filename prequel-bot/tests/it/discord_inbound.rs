@@ -32,27 +32,27 @@ use crate::discord_fake::FakeDiscord;
 /// RFC 8032 test key 1.
 const SECRET_KEY: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
 const PUBLIC_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
-const BOT_TOKEN: &str = "discord-bot-token";
+pub(crate) const BOT_TOKEN: &str = "discord-bot-token";
 const APP_ID: &str = "1100000000000000001";
-const GUILD: &str = "1200000000000000001";
+pub(crate) const GUILD: &str = "1200000000000000001";
 const OTHER_GUILD: &str = "1200000000000000002";
 const ROLE: &str = "1300000000000000001";
 const CHANNEL: &str = "1400000000000000001";
 /// Allowed by id.
-const ALICE: &str = "1500000000000000001";
+pub(crate) const ALICE: &str = "1500000000000000001";
 /// Allowed by role.
 const BOB: &str = "1500000000000000002";
 /// On no list.
-const STRANGER: &str = "1500000000000000003";
+pub(crate) const STRANGER: &str = "1500000000000000003";
 
-struct Harness {
+pub(crate) struct Harness {
     _dir: tempfile::TempDir,
-    router: Router,
-    prequel: Prequel,
-    fake: FakeDiscord,
+    pub(crate) router: Router,
+    pub(crate) prequel: Prequel,
+    pub(crate) fake: FakeDiscord,
 }
 
-async fn harness() -> Harness {
+pub(crate) async fn harness() -> Harness {
     let fake = FakeDiscord::start(BOT_TOKEN).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let clock = ManualClock::new(
@@ -106,7 +106,7 @@ async fn harness() -> Harness {
 }
 
 /// Signs `timestamp + body` as Discord does: hex Ed25519 signature.
-fn sign(timestamp: &str, body: &[u8]) -> String {
+pub(crate) fn sign(timestamp: &str, body: &[u8]) -> String {
     let secret: [u8; 32] = hex::decode(SECRET_KEY)
         .expect("hex")
         .try_into()
@@ -122,7 +122,7 @@ fn member(user: &str, roles: &[&str]) -> Value {
 }
 
 /// An application command interaction: `/interview <sub>` with string options.
-fn command(user: &str, guild: &str, roles: &[&str], sub: &str, options: &[(&str, &str)]) -> Value {
+pub(crate) fn command(user: &str, guild: &str, roles: &[&str], sub: &str, options: &[(&str, &str)]) -> Value {
     let options: Vec<Value> = options
         .iter()
         .map(|(name, value)| json!({ "type": 3, "name": name, "value": value }))
@@ -146,7 +146,7 @@ fn command(user: &str, guild: &str, roles: &[&str], sub: &str, options: &[(&str,
 }
 
 /// An autocomplete interaction with `focused` being typed as `typed`.
-fn autocomplete(user: &str, sub: &str, focused: &str, typed: &str) -> Value {
+pub(crate) fn autocomplete(user: &str, sub: &str, focused: &str, typed: &str) -> Value {
     json!({
         "type": 4,
         "token": "token-autocomplete",
@@ -163,7 +163,7 @@ fn autocomplete(user: &str, sub: &str, focused: &str, typed: &str) -> Value {
 }
 
 /// A button press.
-fn button(user: &str, custom_id: &str) -> Value {
+pub(crate) fn button(user: &str, custom_id: &str) -> Value {
     json!({
         "type": 3,
         "token": "token-button",
@@ -175,12 +175,12 @@ fn button(user: &str, custom_id: &str) -> Value {
 }
 
 impl Harness {
-    fn now_seconds(&self) -> i64 {
+    pub(crate) fn now_seconds(&self) -> i64 {
         self.prequel.now().timestamp()
     }
 
     /// Posts `body` with the given signature headers.
-    async fn post(&self, body: Vec<u8>, headers: Option<(String, String)>) -> (StatusCode, Bytes) {
+    pub(crate) async fn post(&self, body: Vec<u8>, headers: Option<(String, String)>) -> (StatusCode, Bytes) {
         let mut request =
             Request::post("/discord/interactions").header("content-type", "application/json");
         if let Some((timestamp, signature)) = headers {
@@ -212,7 +212,7 @@ impl Harness {
         serde_json::from_slice(&answer).expect("JSON answer")
     }
 
-    async fn interviews(&self) -> Vec<Interview> {
+    pub(crate) async fn interviews(&self) -> Vec<Interview> {
         self.prequel
             .list(InterviewScope::All, &PageRequest::first(100))
             .await

@@ -6,6 +6,7 @@ mod discord_fake;
 mod discord_inbound;
 mod discord_outbound;
 mod e2e;
+mod endpoint_fuzz;
 mod interview;
 mod parse;
 mod schemathesis;

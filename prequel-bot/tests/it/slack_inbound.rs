@@ -29,27 +29,27 @@ use tower::ServiceExt as _;
 
 use crate::slack_fake::FakeSlack;
 
-const SECRET: &str = "test-signing-secret";
+pub(crate) const SECRET: &str = "test-signing-secret";
 /// Allowed by id.
-const ALICE: &str = "U0ALICE";
+pub(crate) const ALICE: &str = "U0ALICE";
 /// Allowed as a member of the allowed group.
-const BOB: &str = "U0BOB";
+pub(crate) const BOB: &str = "U0BOB";
 /// On no list.
-const STRANGER: &str = "U0STRANGER";
+pub(crate) const STRANGER: &str = "U0STRANGER";
 const GROUP: &str = "S0INTERVIEWERS";
-const CHANNEL: &str = "C0INTERVIEWS";
+pub(crate) const CHANNEL: &str = "C0INTERVIEWS";
 const OTHER_CHANNEL: &str = "C0RANDOM";
-const BOT_TOKEN: &str = "xoxb-test";
+pub(crate) const BOT_TOKEN: &str = "xoxb-test";
 
-struct Harness {
+pub(crate) struct Harness {
     _dir: tempfile::TempDir,
-    router: Router,
-    prequel: Prequel,
+    pub(crate) router: Router,
+    pub(crate) prequel: Prequel,
     state: SlackState,
-    fake: FakeSlack,
+    pub(crate) fake: FakeSlack,
 }
 
-async fn harness() -> Harness {
+pub(crate) async fn harness() -> Harness {
     let fake = FakeSlack::start(BOT_TOKEN).await;
     for user in [ALICE, BOB, STRANGER] {
         fake.set_zone(user, "America/New_York");
@@ -102,7 +102,7 @@ fn form(fields: &[(&str, &str)]) -> String {
 }
 
 impl Harness {
-    fn command_body(&self, user: &str, channel: &str, text: &str) -> String {
+    pub(crate) fn command_body(&self, user: &str, channel: &str, text: &str) -> String {
         form(&[
             ("token", "legacy"),
             ("team_id", "T0TEAM"),
@@ -116,7 +116,7 @@ impl Harness {
         ])
     }
 
-    fn button_body(&self, user: &str, action: &str, interview: &str) -> String {
+    pub(crate) fn button_body(&self, user: &str, action: &str, interview: &str) -> String {
         let payload = json!({
             "type": "block_actions",
             "team": {"id": "T0TEAM"},
@@ -138,7 +138,7 @@ impl Harness {
         self.post(path, body, Some((&timestamp, &signature))).await
     }
 
-    async fn post(
+    pub(crate) async fn post(
         &self,
         path: &str,
         body: &str,
@@ -179,11 +179,11 @@ impl Harness {
         assert_eq!(status, StatusCode::OK);
     }
 
-    fn clock_seconds(&self) -> i64 {
+    pub(crate) fn clock_seconds(&self) -> i64 {
         self.prequel.now().timestamp()
     }
 
-    async fn interviews(&self) -> Vec<Interview> {
+    pub(crate) async fn interviews(&self) -> Vec<Interview> {
         self.prequel
             .list(InterviewScope::All, &PageRequest::first(100))
             .await
@@ -191,7 +191,7 @@ impl Harness {
             .items
     }
 
-    fn responses(&self) -> Vec<Value> {
+    pub(crate) fn responses(&self) -> Vec<Value> {
         self.fake
             .calls_of("response_url")
             .into_iter()

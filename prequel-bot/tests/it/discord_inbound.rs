@@ -122,7 +122,13 @@ fn member(user: &str, roles: &[&str]) -> Value {
 }
 
 /// An application command interaction: `/interview <sub>` with string options.
-pub(crate) fn command(user: &str, guild: &str, roles: &[&str], sub: &str, options: &[(&str, &str)]) -> Value {
+pub(crate) fn command(
+    user: &str,
+    guild: &str,
+    roles: &[&str],
+    sub: &str,
+    options: &[(&str, &str)],
+) -> Value {
     let options: Vec<Value> = options
         .iter()
         .map(|(name, value)| json!({ "type": 3, "name": name, "value": value }))
@@ -180,7 +186,11 @@ impl Harness {
     }
 
     /// Posts `body` with the given signature headers.
-    pub(crate) async fn post(&self, body: Vec<u8>, headers: Option<(String, String)>) -> (StatusCode, Bytes) {
+    pub(crate) async fn post(
+        &self,
+        body: Vec<u8>,
+        headers: Option<(String, String)>,
+    ) -> (StatusCode, Bytes) {
         let mut request =
             Request::post("/discord/interactions").header("content-type", "application/json");
         if let Some((timestamp, signature)) = headers {

@@ -538,44 +538,51 @@ fn twenty_kills_during_provisioning_and_destroying_leave_every_interview_consist
     let (mut passwords, mut logs) = (Vec::new(), String::new());
     let mut server = Server::start(options.clone()).expect("serve starts");
     for kill in 0..KILLS {
-        // Even rounds ask for a new interview and let the server live 0–7 s: long enough, at
-        // times, for a killed server's lease (5 s) to run out and its work to be resumed — and
-        // killed again. Odd rounds destroy an active interview and kill within 0.4 s, while the
+        // Every round asks for a new interview. Even rounds let the server live 0–7 s: long
+        // enough, at times, for a killed server's lease (5 s) to run out and its work to be
+        // resumed — and killed again. Odd rounds destroy an active interview and kill while its
         // archive and teardown run.
         let asked = interview_json(&server, &["--no-wait", "now", "30m", "python"]);
         ids.push(asked["id"].as_str().expect("id").to_owned());
         passwords.push(asked["password"].as_str().expect("password").to_owned());
-        let pause = if kill % 2 == 1 {
-            let active = ids
-                .iter()
-                .find(|id| fetch(&server, id)["status"] == "active")
-                .cloned();
-            if let Some(victim) = active {
+        if kill % 2 == 1 {
+            // Wait (bounded) for an interview to be active, destroy it, and kill the server the
+            // moment its teardown is seen under way.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let victim = loop {
+                let active = ids
+                    .iter()
+                    .find(|id| fetch(&server, id)["status"] == "active")
+                    .cloned();
+                if active.is_some() || Instant::now() > deadline {
+                    break active;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            };
+            if let Some(victim) = victim {
                 let _ = server.interview(&["--json", "--no-wait", "destroy", &victim]);
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while Instant::now() < deadline {
+                    let status = fetch(&server, &victim)["status"].clone();
+                    if status == "destroying" {
+                        killed_destroying += 1;
+                        break;
+                    }
+                    if status == "destroyed" {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
             }
-            rng.random_range(0..400)
         } else {
-            rng.random_range(0..7_000)
-        };
-        std::thread::sleep(Duration::from_millis(pause));
-        // What was in flight at the moment of the kill (read just before it).
-        let states: Vec<String> = ids
-            .iter()
-            .map(|id| {
-                fetch(&server, id)["status"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned()
-            })
-            .collect();
-        if states
-            .iter()
-            .any(|s| ["scheduled", "initializing", "configuring"].contains(&s.as_str()))
-        {
-            killed_provisioning += 1;
-        }
-        if states.iter().any(|s| s == "destroying") {
-            killed_destroying += 1;
+            std::thread::sleep(Duration::from_millis(rng.random_range(0..7_000)));
+            // What was in flight at the moment of the kill (read just before it).
+            if ids.iter().any(|id| {
+                ["scheduled", "initializing", "configuring"]
+                    .contains(&fetch(&server, id)["status"].as_str().unwrap_or_default())
+            }) {
+                killed_provisioning += 1;
+            }
         }
         server.kill9().expect("kill -9");
         logs.push_str(&server.log());

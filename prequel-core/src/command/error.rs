@@ -143,6 +143,11 @@ impl CommandError {
             [one] => (*one).to_owned(),
             [init @ .., last] => format!("{} and {last}", init.join(", ")),
         };
+        // Examples may hold the user's own words (`january 1 2pm`): one line, no controls.
+        let examples: Vec<String> = examples
+            .iter()
+            .map(|example| crate::domain::truncate_for_message(example))
+            .collect();
         Self::Missing {
             what,
             example: examples.join(" "),

@@ -644,3 +644,41 @@ fn fuzzed_grammar_never_panics_and_errors_are_one_short_line() {
         Err(failure) => panic!("{failure}"),
     }
 }
+
+/// The inputs the fuzz found echoed into error lines (now shown as one line without controls),
+/// kept as plain regression cases: the CI run's 3,000 random cases need not meet them again.
+#[test]
+fn inputs_the_fuzz_found_give_one_line_errors() {
+    let known = challenges();
+    let now = Utc
+        .with_ymd_and_hms(2026, 11, 23, 10, 0, 0)
+        .single()
+        .expect("a valid time");
+    let ctx = ParseContext {
+        now,
+        zone: chrono_tz::Europe::Berlin,
+        challenges: &known,
+    };
+    for input in [
+        "list a\nb",
+        "dance\u{1b}[31m",
+        "schedule in\n2\nhours in\n3\nhours 90m python",
+        "schedule january\t1 ",
+        "schedule 1\tjanuary ",
+        "schedule next\t friday 2h sql",
+    ] {
+        let errors = [
+            parse(input, &ctx).expect_err(input),
+            // The start-time reader of typed options (Discord's `when`) sees the words alone.
+            resolve_when(input.trim_start_matches("schedule "), &ctx).expect_err(input),
+        ];
+        for error in errors {
+            for line in [error.user_message(), error.to_string()] {
+                assert!(
+                    !line.chars().any(breaks_line) && !line.trim().is_empty(),
+                    "{input:?} gives {line:?}"
+                );
+            }
+        }
+    }
+}

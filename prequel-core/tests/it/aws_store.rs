@@ -6,15 +6,9 @@
 //! unique prefix. Without moto, outside CI, every test prints `SKIPPED:` and passes; under
 //! `CI=true` a missing moto fails every test.
 //!
-//! **One request at a time per set of tables.** Real DynamoDB applies each request atomically.
-//! moto does not under concurrent requests: it serves them on threads, and a
-//! `TransactWriteItems` that is cancelled "rolls back" by restoring a deep copy of every table it
-//! touched, erasing whatever other requests wrote meanwhile (and two transactions can both pass
-//! a condition on the same item). So the clients of one store and its peers share a
-//! [`OneAtATime`] HTTP client that sends one request at a time to moto. Requests of different
-//! handles still interleave in any order — each call's read, decide, conditional write is still
-//! raced by the other handles exactly as on DynamoDB — only each single request is atomic, as
-//! DynamoDB guarantees.
+//! Each request is atomic, as on DynamoDB, because `testkit::moto` serves moto one request at a
+//! time (its threaded server is not atomic under concurrent transactions); the handles' calls
+//! still interleave freely, so every read, decide, conditional write is raced as on DynamoDB.
 
 use std::collections::BTreeSet;
 use std::io::Write as _;
@@ -34,77 +28,12 @@ use prequel_core::store::{
 };
 use prequel_core::testkit::moto::{Moto, moto, unique_name};
 use prequel_core::testkit::store_conformance::{StoreFixture, StoreHarness};
-use tokio::sync::Mutex;
 
-use self::one_at_a_time::OneAtATime;
-
-/// An HTTP client that sends one request at a time (see the module docs for why).
-mod one_at_a_time {
-    use std::sync::Arc;
-
-    use aws_smithy_runtime_api::client::http::{
-        HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
-        SharedHttpConnector,
-    };
-    use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
-    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-    use tokio::sync::Mutex;
-
-    /// Wraps `inner`; every client sharing `turn` waits for it before sending a request and
-    /// holds it until the answer's head arrives (moto has then finished the request).
-    #[derive(Debug, Clone)]
-    pub struct OneAtATime {
-        pub inner: SharedHttpClient,
-        pub turn: Arc<Mutex<()>>,
-    }
-
-    impl HttpClient for OneAtATime {
-        fn http_connector(
-            &self,
-            settings: &HttpConnectorSettings,
-            components: &RuntimeComponents,
-        ) -> SharedHttpConnector {
-            SharedHttpConnector::new(Connector {
-                inner: self.inner.http_connector(settings, components),
-                turn: Arc::clone(&self.turn),
-            })
-        }
-    }
-
-    #[derive(Debug)]
-    struct Connector {
-        inner: SharedHttpConnector,
-        turn: Arc<Mutex<()>>,
-    }
-
-    impl HttpConnector for Connector {
-        fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-            let inner = self.inner.clone();
-            let turn = Arc::clone(&self.turn);
-            HttpConnectorFuture::new(async move {
-                let _turn = turn.lock_owned().await;
-                inner.call(request).await
-            })
-        }
-    }
-}
-
-/// A DynamoDB client on moto that takes turns with every other client sharing `turn`.
-async fn dynamodb(
-    moto: &Moto,
-    turn: &Arc<Mutex<()>>,
-    counter: Option<RequestCounter>,
-) -> aws_sdk_dynamodb::Client {
-    let config = prequel_core::aws::sdk_config(&moto.connect_options(None)).await;
-    let inner = config
-        .http_client()
-        .expect("sdk_config sets an HTTP client");
-    let config = config
+/// A DynamoDB client on moto, counting its requests with `counter` when given.
+async fn dynamodb(moto: &Moto, counter: Option<RequestCounter>) -> aws_sdk_dynamodb::Client {
+    let config = prequel_core::aws::sdk_config(&moto.connect_options(None))
+        .await
         .to_builder()
-        .http_client(OneAtATime {
-            inner,
-            turn: Arc::clone(turn),
-        })
         // moto on a busy two-core machine can take seconds before the first byte of an answer;
         // that is not a stalled stream.
         .stalled_stream_protection(
@@ -162,30 +91,27 @@ impl DynamoHarness {
 struct DynamoFixture {
     moto: &'static Moto,
     names: ResourceNames,
-    turn: Arc<Mutex<()>>,
     store: Arc<DynamoStore>,
 }
 
-/// Fresh tables under a unique prefix, the turn their clients take, and a client.
-async fn fresh_tables(moto: &Moto) -> (ResourceNames, Arc<Mutex<()>>, aws_sdk_dynamodb::Client) {
+/// Fresh tables under a unique prefix, and a client.
+async fn fresh_tables(moto: &Moto) -> (ResourceNames, aws_sdk_dynamodb::Client) {
     let names = ResourceNames::new(&unique_name("st"), "it").expect("valid names");
-    let turn = Arc::new(Mutex::new(()));
-    let client = dynamodb(moto, &turn, None).await;
+    let client = dynamodb(moto, None).await;
     create_tables(&client, &names)
         .await
         .expect("tables created");
-    (names, turn, client)
+    (names, client)
 }
 
 #[async_trait]
 impl StoreHarness for DynamoHarness {
     async fn open(&self) -> Box<dyn StoreFixture> {
-        let (names, turn, client) = fresh_tables(self.moto).await;
+        let (names, client) = fresh_tables(self.moto).await;
         let store = DynamoStore::new(client, &names);
         Box::new(DynamoFixture {
             moto: self.moto,
             names,
-            turn,
             store: Arc::new(store),
         })
     }
@@ -203,7 +129,7 @@ impl StoreFixture for DynamoFixture {
     }
 
     async fn peer(&self) -> Arc<dyn OperationStore> {
-        let client = dynamodb(self.moto, &self.turn, None).await;
+        let client = dynamodb(self.moto, None).await;
         Arc::new(DynamoStore::new(client, &self.names))
     }
 }
@@ -325,7 +251,7 @@ async fn check_names_the_missing_table_or_index() {
         "the error names the table and the index: {lacking}"
     );
 
-    let (names, _, client) = fresh_tables(moto).await;
+    let (names, client) = fresh_tables(moto).await;
     let store = DynamoStore::new(client.clone(), &names);
     store.check().await.expect("complete tables pass the check");
     // create_tables is idempotent.
@@ -337,7 +263,7 @@ async fn ttl_is_absent_while_scheduled_and_set_once_terminal() {
     let Some(moto) = moto("ttl_is_absent_while_scheduled_and_set_once_terminal") else {
         return;
     };
-    let (names, _, client) = fresh_tables(moto).await;
+    let (names, client) = fresh_tables(moto).await;
     let store = DynamoStore::new(client.clone(), &names);
     // Scheduled far ahead: the original set a TTL at creation and lost such interviews.
     let far = t0() + Duration::days(400);
@@ -403,7 +329,7 @@ async fn a_follower_on_another_client_sees_every_change_in_order_under_concurren
     let Some(moto) = moto("a_follower_sees_every_change_in_order") else {
         return;
     };
-    let (names, turn, client) = fresh_tables(moto).await;
+    let (names, client) = fresh_tables(moto).await;
     let first = DynamoStore::new(client, &names);
     let start = first.latest_change().await.expect("latest");
     const WRITERS: usize = 3;
@@ -411,7 +337,7 @@ async fn a_follower_on_another_client_sees_every_change_in_order_under_concurren
 
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let follower = {
-        let store = DynamoStore::new(dynamodb(moto, &turn, None).await, &names);
+        let store = DynamoStore::new(dynamodb(moto, None).await, &names);
         let done = Arc::clone(&done);
         tokio::spawn(async move {
             let mut cursor = start;
@@ -440,7 +366,7 @@ async fn a_follower_on_another_client_sees_every_change_in_order_under_concurren
 
     let mut writers = Vec::new();
     for w in 0..WRITERS {
-        let store = DynamoStore::new(dynamodb(moto, &turn, None).await, &names);
+        let store = DynamoStore::new(dynamodb(moto, None).await, &names);
         writers.push(tokio::spawn(async move {
             for i in 0..WRITES {
                 let now = at((w * 100 + i) as i64);
@@ -473,7 +399,7 @@ async fn page_tokens_from_elsewhere_are_invalid() {
     let Some(moto) = moto("page_tokens_from_elsewhere_are_invalid") else {
         return;
     };
-    let (names, _, client) = fresh_tables(moto).await;
+    let (names, client) = fresh_tables(moto).await;
     let store = DynamoStore::new(client, &names);
     for _ in 0..3 {
         store
@@ -531,9 +457,9 @@ async fn one_interview_lifecycle_stays_within_its_request_budget() {
         return;
     };
     const BUDGET: u64 = 20;
-    let (names, turn, _) = fresh_tables(moto).await;
+    let (names, _) = fresh_tables(moto).await;
     let counter = RequestCounter::new();
-    let store = DynamoStore::new(dynamodb(moto, &turn, Some(counter.clone())).await, &names);
+    let store = DynamoStore::new(dynamodb(moto, Some(counter.clone())).await, &names);
 
     let new = request(at(15), t0());
     let created = store.create_interview(&new, t0()).await.expect("create");
@@ -640,7 +566,7 @@ async fn list_interviews_pages_through_every_interview_once_in_order_at_moto_sca
     else {
         return;
     };
-    let (names, _, client) = fresh_tables(moto).await;
+    let (names, client) = fresh_tables(moto).await;
     let store = DynamoStore::new(client, &names);
     const COUNT: usize = 45;
     const PAGE: u32 = 7;
@@ -691,7 +617,7 @@ async fn due_operations_page_in_due_order_across_statuses_at_moto_scale() {
     let Some(moto) = moto("due_operations_page_in_due_order_across_statuses_at_moto_scale") else {
         return;
     };
-    let (names, _, client) = fresh_tables(moto).await;
+    let (names, client) = fresh_tables(moto).await;
     let store = DynamoStore::new(client, &names);
     let second = |s: i64| t0() + Duration::seconds(s);
     let mut ops = Vec::new();

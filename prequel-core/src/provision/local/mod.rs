@@ -345,12 +345,14 @@ impl LocalProvisioner {
         .await
     }
 
-    /// Waits until code-server answers `/healthz` with 200, it exits, or the deadline passes.
+    /// Waits until code-server answers `/healthz` with 200 on a socket of its own, it exits, or
+    /// the deadline passes.
     async fn wait_ready(
         &self,
         started: &Started,
         addr: SocketAddr,
         deadline: Instant,
+        root: &Path,
         log: &Path,
     ) -> Result<(), StartFailure> {
         loop {
@@ -373,7 +375,19 @@ impl LocalProvisioner {
                     .unwrap_or(false);
             // Exited meanwhile? Then whatever answered is not ours.
             if healthy && started.exit.get().is_none() {
-                return Ok(());
+                // Nor is it when another instance holds the port: ours failed (or is about to
+                // fail) to bind it, and is stopped and started again on another port.
+                let (root, pgid, port) = (root.to_owned(), started.pid, addr.port());
+                let ours = tokio::task::spawn_blocking(move || {
+                    process::instance_listens_on(&root, pgid, port)
+                })
+                .await
+                .unwrap_or(false);
+                return if ours {
+                    Ok(())
+                } else {
+                    Err(StartFailure::PortTaken)
+                };
             }
             if Instant::now() >= deadline {
                 return Err(StartFailure::Timeout);
@@ -488,7 +502,10 @@ impl LocalProvisioner {
                     .await;
                 files_in_place = true;
             }
-            let failure = match self.wait_ready(&started, addr, deadline, &paths.log).await {
+            let failure = match self
+                .wait_ready(&started, addr, deadline, &paths.root, &paths.log)
+                .await
+            {
                 Ok(()) => {
                     let record = self.finish(paths, bundle, &started, addr).await?;
                     guard.disarm();

@@ -389,6 +389,70 @@ pub(super) fn healthz(addr: SocketAddr, timeout: Duration) -> bool {
     head.starts_with(b"HTTP/1.") && &head[8..12] == b" 200"
 }
 
+/// Whether the socket listening on TCP `port` belongs to the instance in `root` (a process
+/// carrying its marker, or of its process group `pgid`). A `/healthz` answer alone does not say
+/// whose it is: when two starts pick the same free port (replicas on one machine do), the one
+/// that binds second fails, and until it has exited its health checks reach the other's
+/// code-server, which answers 200. Read from `/proc/net/tcp{,6}` and the processes' fds.
+pub(super) fn instance_listens_on(root: &Path, pgid: u32, port: u16) -> bool {
+    let inodes = listening_inodes(port);
+    if inodes.is_empty() {
+        return false;
+    }
+    let mut processes = instance_processes(root);
+    processes.extend(group_members(pgid));
+    processes
+        .iter()
+        .any(|&(pid, _)| holds_any_socket(pid, &inodes))
+}
+
+/// The inodes of the sockets listening on TCP `port`, on any address, IPv4 or IPv6.
+fn listening_inodes(port: u16) -> BTreeSet<u64> {
+    /// `st` of a listening socket in /proc/net/tcp.
+    const LISTEN: &str = "0A";
+    let mut inodes = BTreeSet::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = fs::read_to_string(table) else {
+            continue;
+        };
+        // `sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode …`, the
+        // address as hex `IP:PORT`.
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(&state), Some(inode)) =
+                (fields.get(1), fields.get(3), fields.get(9))
+            else {
+                continue;
+            };
+            let local_port = local
+                .rsplit_once(':')
+                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+            if state == LISTEN
+                && local_port == Some(port)
+                && let Ok(inode) = inode.parse()
+            {
+                inodes.insert(inode);
+            }
+        }
+    }
+    inodes
+}
+
+/// Whether process `pid` has one of the sockets `inodes` open.
+fn holds_any_socket(pid: u32, inodes: &BTreeSet<u64>) -> bool {
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        fs::read_link(fd.path()).is_ok_and(|target| {
+            target
+                .to_str()
+                .and_then(|t| t.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok())
+                .is_some_and(|inode: u64| inodes.contains(&inode))
+        })
+    })
+}
+
 /// The end of the log written since `offset` (at most `max` bytes), for error messages.
 pub(super) fn log_since(path: &Path, offset: u64, max: u64) -> String {
     let read = || -> io::Result<String> {
@@ -430,6 +494,21 @@ mod tests {
         let port = free_port(IpAddr::V4(Ipv4Addr::LOCALHOST)).expect("port");
         let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
         assert!(!healthz(addr, Duration::from_millis(200)));
+    }
+
+    #[test]
+    fn a_listening_socket_is_found_in_the_process_that_holds_it_only() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let inodes = listening_inodes(port);
+        assert_eq!(inodes.len(), 1, "one listener on {port}");
+        assert!(holds_any_socket(std::process::id(), &inodes));
+        assert!(
+            !holds_any_socket(1, &inodes),
+            "init does not hold our socket"
+        );
+        drop(listener);
+        assert!(listening_inodes(port).is_empty(), "closed: nothing listens");
     }
 
     #[test]

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{self, ServeOptions, Server};
+use crate::support::{
+    self, KillInstancesOnDrop, ServeOptions, Server, live_members_of_group, processes_mentioning,
+};
 
 fn repository_challenges() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../challenge")
@@ -56,70 +58,6 @@ fn wait_for_status(server: &Server, id: &str, wanted: &str) -> Value {
             server.log()
         );
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Processes whose command line mentions `needle` (a folder of one instance), with their
-/// process groups, read from /proc.
-fn processes_mentioning(needle: &str) -> Vec<(u32, u32)> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        if !String::from_utf8_lossy(&cmdline).contains(needle) {
-            continue;
-        }
-        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        // Field 5 of /proc/<pid>/stat is the process group; the command (field 2) may hold
-        // spaces, so count from the closing parenthesis.
-        let pgid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(2))
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0);
-        found.push((pid, pgid));
-    }
-    found
-}
-
-/// Processes of group `pgid` that still run. Zombies are left out: they are dead, waiting for
-/// the machine's init (which adopted them) to reap them, which it does on its own schedule.
-fn live_members_of_group(pgid: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|entry| {
-            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
-            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
-            let state = fields.next()?;
-            let group = fields.nth(1)?.parse::<u32>().ok()?;
-            (group == pgid && state != "Z").then_some(pid)
-        })
-        .collect()
-}
-
-/// Kills every process of an instance folder (cleanup for a failing test).
-struct KillInstancesOnDrop(PathBuf);
-
-impl Drop for KillInstancesOnDrop {
-    fn drop(&mut self) {
-        for (pid, _) in processes_mentioning(&self.0.display().to_string()) {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-        }
     }
 }
 
@@ -350,7 +288,7 @@ fn serve_killed_while_provisioning_leaves_no_orphan_and_the_interview_recovers()
     let instance = instances.join(&id).display().to_string();
     let groups: std::collections::BTreeSet<u32> = processes_mentioning(&instance)
         .into_iter()
-        .map(|(_, g)| g)
+        .map(|p| p.pgid)
         .collect();
     assert_eq!(
         groups.len(),

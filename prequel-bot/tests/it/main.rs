@@ -9,6 +9,7 @@ mod e2e;
 mod endpoint_fuzz;
 mod interview;
 mod parse;
+mod replicas;
 mod schemathesis;
 mod serve;
 mod slack_e2e;

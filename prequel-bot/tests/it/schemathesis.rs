@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{self, ServeOptions, Server};
+use crate::support::{self, KillInstancesOnDrop, ServeOptions, Server, processes_mentioning};
 
 /// schemathesis's settings. Every deviation from its defaults is here, with its reason.
 const CONFIG: &str = r#"
@@ -55,38 +55,6 @@ fn schemathesis(test: &str) -> Option<PathBuf> {
                  eval \"$(./scripts/setup-test-tools)\" to run it"
             ));
             None
-        }
-    }
-}
-
-/// Live processes whose command line mentions `needle`, read from /proc (zombies are dead
-/// already, waiting for init to reap them).
-fn live_processes_mentioning(needle: &str) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|entry| {
-            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
-            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
-            (String::from_utf8_lossy(&cmdline).contains(needle) && state != "Z").then_some(pid)
-        })
-        .collect()
-}
-
-/// Kills whatever still runs from an instances folder when dropped: a failing test must not
-/// leave code-server behind (a stopped server leaves its instances up on purpose).
-struct KillInstancesOnDrop(String);
-
-impl Drop for KillInstancesOnDrop {
-    fn drop(&mut self) {
-        for pid in live_processes_mentioning(&self.0) {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
         }
     }
 }
@@ -205,8 +173,9 @@ fn schemathesis_finds_no_server_error_and_no_answer_that_contradicts_the_documen
         return;
     };
     let mut server = Server::start(ServeOptions::new(code_server)).expect("start prequel serve");
-    let instances = server.data_dir.join("instances").display().to_string();
+    let instances = server.data_dir.join("instances");
     let _cleanup = KillInstancesOnDrop(instances.clone());
+    let instances = instances.display().to_string();
     let dir = tempfile::tempdir().expect("temp dir");
 
     let started = Instant::now();
@@ -224,7 +193,7 @@ fn schemathesis_finds_no_server_error_and_no_answer_that_contradicts_the_documen
     assert!(status.success(), "prequel serve exited {status}");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let left = live_processes_mentioning(&instances);
+        let left = processes_mentioning(&instances);
         if left.is_empty() {
             break;
         }

@@ -410,3 +410,169 @@ pub fn assert_not_logged(secret: &str) {
         None => panic!("the log capture could not be installed: log lines cannot be checked"),
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Processes: what still runs of an instance, read from /proc.
+// ---------------------------------------------------------------------------------------------
+
+/// A process seen in /proc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ProcessSeen {
+    /// Its pid.
+    pub pid: u32,
+    /// Its process group.
+    pub pgid: u32,
+}
+
+/// Live processes whose command line mentions `needle` (a folder of an instance), with their
+/// process groups. Zombies are left out: they are dead, waiting for the machine's init (which
+/// adopted them) to reap them on its own schedule.
+pub fn processes_mentioning(needle: &str) -> Vec<ProcessSeen> {
+    live_processes(|cmdline, _| String::from_utf8_lossy(cmdline).contains(needle))
+}
+
+/// Live processes of group `pgid`.
+pub fn live_members_of_group(pgid: u32) -> Vec<u32> {
+    live_processes(|_, group| group == pgid)
+        .into_iter()
+        .map(|p| p.pid)
+        .collect()
+}
+
+fn live_processes(wanted: impl Fn(&[u8], u32) -> bool) -> Vec<ProcessSeen> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // Fields after the command (field 2, which may hold spaces): state, ppid, pgrp.
+            let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+            let state = fields.next()?;
+            let pgid = fields.nth(1)?.parse::<u32>().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            (state != "Z" && wanted(&cmdline, pgid)).then_some(ProcessSeen { pid, pgid })
+        })
+        .collect()
+}
+
+/// Kills (SIGKILL) whatever still runs from an instances folder when dropped: a failing test
+/// must not leave code-server behind (a stopped server leaves its instances up on purpose).
+pub struct KillInstancesOnDrop(pub PathBuf);
+
+impl Drop for KillInstancesOnDrop {
+    fn drop(&mut self) {
+        for process in processes_mentioning(&self.0.display().to_string()) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &process.pid.to_string()])
+                .status();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The JSON API, as a script would use it: the admin token from the server's data dir.
+// ---------------------------------------------------------------------------------------------
+
+/// `GET path` with the admin token; panics unless the answer is 200 with JSON.
+pub fn api_get(server: &Server, path: &str) -> serde_json::Value {
+    let (status, body) =
+        get(&server.url, path, Some(&server.token())).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    assert_eq!(status, 200, "GET {path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"))
+}
+
+/// `POST /api/commands` with the words `text` (as the user `api`); the status and the JSON
+/// answer.
+pub fn api_command(server: &Server, text: &str) -> (u16, serde_json::Value) {
+    let auth = format!("Bearer {}", server.token());
+    let body = serde_json::json!({ "text": text }).to_string();
+    let (status, answer) = http(
+        &server.url,
+        "POST",
+        "/api/commands",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        &body,
+    )
+    .unwrap_or_else(|e| panic!("POST /api/commands {text:?}: {e}"));
+    let answer = serde_json::from_str(&answer)
+        .unwrap_or_else(|e| panic!("POST /api/commands {text:?}: not JSON ({e}): {answer}"));
+    (status, answer)
+}
+
+/// Every interview the server lists (`all`: the finished ones too), through every page.
+pub fn api_list_all(server: &Server, all: bool) -> Vec<serde_json::Value> {
+    let mut found = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut path = format!("/api/interviews?limit=500&all={all}");
+        if let Some(token) = &after {
+            path.push_str(&format!("&after={token}"));
+        }
+        let page = api_get(server, &path);
+        found.extend(page["interviews"].as_array().cloned().unwrap_or_default());
+        match page["next"].as_str() {
+            Some(token) => after = Some(token.to_owned()),
+            None => return found,
+        }
+    }
+}
+
+/// The whole event stream replayed from the store's first change (`Last-Event-ID: 0`), read
+/// until it has been quiet for `quiet`: every change any replica made, as SSE frames.
+pub fn replayed_events(server: &Server, quiet: Duration) -> String {
+    let authority = server.url.trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(&authority).expect("connect for the event stream");
+    stream
+        .set_read_timeout(Some(quiet))
+        .expect("set a read timeout");
+    // HTTP/1.0: the body comes as it is, not in chunks whose size lines could split a secret.
+    let request = format!(
+        "GET /api/events HTTP/1.0\r\nHost: {authority}\r\nAuthorization: Bearer {}\r\n\
+         Accept: text/event-stream\r\nLast-Event-ID: 0\r\n\r\n",
+        server.token()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .expect("ask for the event stream");
+    let mut received = Vec::new();
+    let mut buffer = [0_u8; 64 * 1024];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break;
+            }
+            Err(e) => panic!("reading the event stream: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&received).into_owned()
+}
+
+/// The `data:` objects of SSE frames named `event`.
+pub fn event_data(stream: &str, event: &str) -> Vec<serde_json::Value> {
+    let mut found = Vec::new();
+    let mut current = String::new();
+    for line in stream.lines() {
+        if let Some(name) = line.strip_prefix("event:") {
+            current = name.trim().to_owned();
+        } else if let Some(data) = line.strip_prefix("data:")
+            && current == event
+            && let Ok(value) = serde_json::from_str(data.trim())
+        {
+            found.push(value);
+        }
+    }
+    found
+}

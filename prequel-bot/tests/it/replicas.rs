@@ -1,0 +1,402 @@
+//! Three `prequel serve` replicas on one store, sharing hundreds of interviews whose creates fall
+//! due over a few minutes: each interview is created exactly once and destroyed exactly once,
+//! and nothing of any instance is left. The interviews are asked of, looked at and destroyed
+//! through all three replicas in turn, so every replica's scheduler races the others for every
+//! operation.
+//!
+//! - SQLite: the replicas share one data dir. The 500-interview run starts a stand-in for
+//!   code-server (`tests/stand-in/code-server`: the local provisioner's real folders, record,
+//!   health gate, archive and teardown, with a 40 ms process instead of a 2 s one) that keeps
+//!   its own journal of starts and stops; a sample with real code-server logs in to each
+//!   instance.
+//! - DynamoDB on moto (feature `aws`): the replicas run with `PREQUEL_BACKEND=aws`, so the ECS
+//!   provisioner makes a task, target group, listener rule and parameter per interview, all
+//!   counted on moto afterwards.
+//!
+//! Every run ends with the secrets scan: no password of any interview in any replica's log, the
+//! event stream replayed from the store, the listings, the interviews' details or the status
+//! page.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{
+    self, KillInstancesOnDrop, ServeOptions, Server, api_command, api_get, api_list_all,
+    processes_mentioning,
+};
+
+/// Replicas per run.
+const REPLICAS: usize = 3;
+/// Interviews per scale run.
+const INTERVIEWS: usize = 500;
+/// Over how many minutes their creates fall due.
+const SPREAD_MINUTES: f64 = 2.0;
+/// How far ahead of the start the scheduler provisions (the scheduler's default lead time):
+/// an interview starting this many minutes from now is due for its create at once.
+const LEAD_MINUTES: f64 = 5.0;
+/// How long a run may go with no interview changing state before the test gives up.
+const STALL: Duration = Duration::from_secs(180);
+
+fn repository_challenges() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../challenge")
+}
+
+/// The stand-in for code-server (see the module's documentation).
+fn stand_in_code_server() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stand-in/code-server")
+}
+
+/// Asks the replicas, in turn, for `count` interviews whose creates fall due evenly over the
+/// next `spread_minutes` (the first at once). Returns their ids in order.
+fn schedule_spread(replicas: &[Server], count: usize, spread_minutes: f64) -> Vec<String> {
+    (0..count)
+        .map(|n| {
+            #[allow(clippy::cast_precision_loss)] // n and count are small
+            let minutes = LEAD_MINUTES + spread_minutes * n as f64 / count as f64;
+            let text = format!("schedule in {minutes:.2} minutes 30m python");
+            let (status, answer) = api_command(&replicas[n % replicas.len()], &text);
+            assert!(status == 200 || status == 201, "{text}: {status} {answer}");
+            assert_eq!(answer["interview"]["status"], "scheduled", "{answer}");
+            answer["interview"]["id"]
+                .as_str()
+                .expect("the new interview's id")
+                .to_owned()
+        })
+        .collect()
+}
+
+/// Watches the interviews through the replicas in turn until every one is finished: each one
+/// seen `active` has its password read (`creds`) and is destroyed, through another replica
+/// than the one that looked. Returns the passwords. Fails when nothing moves for [`STALL`].
+fn destroy_each_once_active(replicas: &[Server], ids: &[String], poll: Duration) -> Vec<String> {
+    let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    let mut statuses: HashMap<String, String> = HashMap::new();
+    let mut destroy_asked: HashSet<String> = HashSet::new();
+    let mut passwords = Vec::new();
+    let mut moved = Instant::now();
+    let started = Instant::now();
+    for round in 0.. {
+        let looker = &replicas[round % replicas.len()];
+        let actor = &replicas[(round + 1) % replicas.len()];
+        let open: HashMap<String, String> = support::api_list_all(looker, false)
+            .into_iter()
+            .filter_map(|i| {
+                let id = i["id"].as_str()?.to_owned();
+                let status = i["status"].as_str()?.to_owned();
+                wanted.contains(id.as_str()).then_some((id, status))
+            })
+            .collect();
+        for id in ids {
+            // Not open any more: finished (destroyed, or failed; the checks after say which).
+            let now = open.get(id).cloned().unwrap_or_else(|| "finished".into());
+            if statuses.get(id) != Some(&now) {
+                moved = Instant::now();
+                statuses.insert(id.clone(), now.clone());
+            }
+            if now == "active" && destroy_asked.insert(id.clone()) {
+                let (status, creds) = api_command(actor, &format!("creds {id}"));
+                assert_eq!(status, 200, "creds {id}: {creds}");
+                passwords.push(
+                    creds["password"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("an active interview has a password: {creds}"))
+                        .to_owned(),
+                );
+                let (status, answer) = api_command(actor, &format!("destroy {id}"));
+                assert_eq!(status, 200, "destroy {id}: {answer}");
+            }
+        }
+        let finished = statuses.values().filter(|s| *s == "finished").count();
+        if finished == ids.len() {
+            break;
+        }
+        if moved.elapsed() > STALL {
+            let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+            for status in statuses.values() {
+                *counts.entry(status.as_str()).or_default() += 1;
+            }
+            let logs: String = replicas.iter().map(Server::log).collect();
+            let tail: String = logs.lines().rev().take(60).collect::<Vec<_>>().join("\n");
+            panic!("nothing moved for {STALL:?}; interviews by status: {counts:?}\n{tail}");
+        }
+        std::thread::sleep(poll);
+    }
+    support::loud(&format!(
+        "replicas: {} interviews created and destroyed in {:.1} s",
+        ids.len(),
+        started.elapsed().as_secs_f64()
+    ));
+    passwords
+}
+
+/// Each interview, read through the replicas in turn: destroyed, with one create and one
+/// destroy, each completed in one attempt (no replica ever redid another's work).
+fn assert_each_created_and_destroyed_once(replicas: &[Server], ids: &[String]) -> Vec<Value> {
+    ids.iter()
+        .enumerate()
+        .map(|(n, id)| {
+            let detail = api_get(
+                &replicas[n % replicas.len()],
+                &format!("/api/interviews/{id}"),
+            );
+            assert_eq!(detail["interview"]["status"], "destroyed", "{detail}");
+            let operations = detail["operations"].as_array().expect("operations");
+            let kinds: Vec<_> = operations.iter().map(|o| o["kind"].clone()).collect();
+            assert_eq!(kinds, ["create", "destroy"], "{detail}");
+            for operation in operations {
+                assert_eq!(operation["status"], "completed", "{detail}");
+                assert_eq!(
+                    operation["attempts"], 1,
+                    "done once, by one replica: {detail}"
+                );
+            }
+            detail
+        })
+        .collect()
+}
+
+/// The event stream, replayed from the store through one replica, holds every change any
+/// replica made: each interview went `active` once and ended `destroyed`.
+fn assert_events_tell_each_story(replica: &Server, ids: &[String]) -> String {
+    let stream = support::replayed_events(replica, Duration::from_secs(3));
+    let mut seen: HashMap<&str, Vec<&str>> = HashMap::new();
+    let updates = support::event_data(&stream, "operation_update");
+    for update in &updates {
+        if let (Some(id), Some(status)) = (
+            update["interview"]["id"].as_str(),
+            update["interview"]["status"].as_str(),
+        ) {
+            let statuses = seen.entry(id).or_default();
+            if statuses.last() != Some(&status) {
+                statuses.push(status);
+            }
+        }
+    }
+    for id in ids {
+        let statuses = seen.get(id.as_str()).map(Vec::as_slice).unwrap_or_default();
+        assert_eq!(
+            statuses.iter().filter(|s| **s == "active").count(),
+            1,
+            "interview {id} went active once: {statuses:?}"
+        );
+        assert_eq!(
+            statuses.last(),
+            Some(&"destroyed"),
+            "interview {id} ended destroyed: {statuses:?}"
+        );
+    }
+    stream
+}
+
+/// No password of any interview in any replica's log, the replayed event stream, the listings,
+/// the interviews' details or the status page.
+fn assert_no_password_shown(
+    replicas: &[Server],
+    passwords: &[String],
+    events: &str,
+    details: &[Value],
+) {
+    assert!(
+        !passwords.is_empty(),
+        "the run collected passwords to look for"
+    );
+    let mut places: Vec<(String, String)> = Vec::new();
+    for (n, replica) in replicas.iter().enumerate() {
+        places.push((format!("replica {n}'s log"), replica.log()));
+        let listing: Vec<Value> = api_list_all(replica, true);
+        places.push((
+            format!("replica {n}'s listing"),
+            Value::Array(listing).to_string(),
+        ));
+        let (status, page) =
+            support::get(&replica.url, "/", Some(&replica.token())).expect("GET the status page");
+        assert_eq!(status, 200, "the status page: {page}");
+        places.push((format!("replica {n}'s status page"), page));
+    }
+    places.push(("the event stream".into(), events.to_owned()));
+    places.push((
+        "the interviews' details".into(),
+        Value::Array(details.to_vec()).to_string(),
+    ));
+    for (place, text) in &places {
+        assert!(!text.is_empty(), "{place} is empty: nothing was scanned");
+        for password in passwords {
+            assert!(
+                !text.contains(password.as_str()),
+                "a password is in {place}"
+            );
+        }
+    }
+    support::loud(&format!(
+        "secrets: {} passwords looked for in {} places ({} bytes): none found",
+        passwords.len(),
+        places.len(),
+        places.iter().map(|(_, t)| t.len()).sum::<usize>()
+    ));
+}
+
+/// Three replicas sharing one data dir, with `code_server` as the instances' program. The
+/// first one writes the admin token; the others read it.
+fn local_replicas(data_dir: &Path, code_server: &Path) -> Vec<Server> {
+    (0..REPLICAS)
+        .map(|_| {
+            let mut options = ServeOptions::new(code_server);
+            options.challenges = Some(repository_challenges());
+            options.data_dir = Some(data_dir.to_owned());
+            Server::start(options).expect("a replica starts")
+        })
+        .collect()
+}
+
+/// What the stand-in's journal says, per interview: how many `start`s and `stop`s; and how many
+/// starts found their port taken by another instance (and were retried on another port).
+fn journal_counts(data_dir: &Path) -> (HashMap<String, (usize, usize)>, usize) {
+    let journal = std::fs::read_to_string(data_dir.join("stand-in-journal")).unwrap_or_default();
+    let mut counts: HashMap<String, (usize, usize)> = HashMap::new();
+    let mut ports_taken = 0;
+    for line in journal.lines() {
+        let mut words = line.split_whitespace();
+        let (Some(event), Some(id)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let entry = counts.entry(id.to_owned()).or_default();
+        match event {
+            "start" => entry.0 += 1,
+            "stop" => entry.1 += 1,
+            "port-taken" => ports_taken += 1,
+            other => panic!("the stand-in journal says {other} for {id}"),
+        }
+    }
+    (counts, ports_taken)
+}
+
+/// Nothing of any interview is left on the machine: no process, no instance folder; and each
+/// interview's work was archived.
+fn assert_no_local_orphans(data_dir: &Path, ids: &[String]) {
+    let instances = data_dir.join("instances");
+    let left = processes_mentioning(&instances.display().to_string());
+    assert!(left.is_empty(), "processes of instances are left: {left:?}");
+    let folders: Vec<_> = std::fs::read_dir(&instances)
+        .map(|entries| entries.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(folders.is_empty(), "instance folders are left: {folders:?}");
+    for id in ids {
+        assert!(
+            data_dir
+                .join("history")
+                .join(format!("{id}.tar.gz"))
+                .is_file(),
+            "the work of {id} was archived"
+        );
+    }
+}
+
+#[test]
+fn three_replicas_on_one_sqlite_data_dir_create_and_destroy_500_interviews_exactly_once() {
+    let data = tempfile::tempdir().expect("data dir");
+    let data_dir = data.path().join("data");
+    let _cleanup = KillInstancesOnDrop(data_dir.join("instances"));
+    let replicas = local_replicas(&data_dir, &stand_in_code_server());
+
+    let ids = schedule_spread(&replicas, INTERVIEWS, SPREAD_MINUTES);
+    let passwords = destroy_each_once_active(&replicas, &ids, Duration::from_millis(250));
+    let details = assert_each_created_and_destroyed_once(&replicas, &ids);
+
+    // The stand-in's own journal: each interview's instance started once and stopped once.
+    let (journal, ports_taken) = journal_counts(&data_dir);
+    support::loud(&format!(
+        "replicas: {ports_taken} starts found their port taken by another instance and were \
+         started again on another port"
+    ));
+    for id in &ids {
+        assert_eq!(
+            journal.get(id).copied(),
+            Some((1, 1)),
+            "interview {id}: (starts, stops) of its instance"
+        );
+    }
+    assert_eq!(journal.len(), ids.len(), "no instance of anything else");
+    assert_no_local_orphans(&data_dir, &ids);
+
+    let events = assert_events_tell_each_story(&replicas[2], &ids);
+    assert_eq!(passwords.len(), ids.len(), "one password per interview");
+    assert_no_password_shown(&replicas, &passwords, &events, &details);
+}
+
+#[test]
+fn three_replicas_share_real_code_server_instances_each_made_and_unmade_once() {
+    let Some(code_server) = support::code_server("the replicas' code-server sample") else {
+        return;
+    };
+    let data = tempfile::tempdir().expect("data dir");
+    let data_dir = data.path().join("data");
+    let _cleanup = KillInstancesOnDrop(data_dir.join("instances"));
+    let replicas = local_replicas(&data_dir, &code_server);
+
+    // Six interviews due at once: two per replica, every replica racing for all six.
+    let ids = schedule_spread(&replicas, 6, 0.0);
+    let mut logged_in = 0;
+    let passwords = {
+        // Before destroying, log in to each instance with the password `creds` gives.
+        let mut passwords = Vec::new();
+        for (n, id) in ids.iter().enumerate() {
+            let replica = &replicas[n % REPLICAS];
+            let deadline = Instant::now() + Duration::from_secs(120);
+            let interview = loop {
+                let interview =
+                    api_get(replica, &format!("/api/interviews/{id}"))["interview"].clone();
+                if interview["status"] == "active" {
+                    break interview;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "interview {id} never became active: {interview}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            };
+            // Made once: one code-server process group for the interview, whoever made it.
+            let instance = data_dir.join("instances").join(id).display().to_string();
+            let groups: HashSet<u32> = processes_mentioning(&instance)
+                .into_iter()
+                .map(|p| p.pgid)
+                .collect();
+            assert_eq!(groups.len(), 1, "one code-server for {id}: {groups:?}");
+            let (_, creds) = api_command(&replicas[(n + 1) % REPLICAS], &format!("creds {id}"));
+            let password = creds["password"].as_str().expect("password").to_owned();
+            let url = interview["access_url"].as_str().expect("access URL");
+            let response = support::http_raw(
+                url,
+                "POST",
+                "/login",
+                &[("Content-Type", "application/x-www-form-urlencoded")],
+                &format!("password={password}"),
+            )
+            .expect("POST /login");
+            if response
+                .to_ascii_lowercase()
+                .contains("set-cookie: code-server-session=")
+            {
+                logged_in += 1;
+            }
+            passwords.push(password);
+        }
+        passwords
+    };
+    assert_eq!(
+        logged_in,
+        ids.len(),
+        "every instance let its interviewer in"
+    );
+    let more = destroy_each_once_active(&replicas, &ids, Duration::from_millis(250));
+    assert!(
+        more.iter().all(|p| passwords.contains(p)),
+        "creds gave the same passwords"
+    );
+    let details = assert_each_created_and_destroyed_once(&replicas, &ids);
+    assert_no_local_orphans(&data_dir, &ids);
+    let events = assert_events_tell_each_story(&replicas[0], &ids);
+    assert_no_password_shown(&replicas, &passwords, &events, &details);
+}

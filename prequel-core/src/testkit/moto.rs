@@ -8,6 +8,8 @@
 //! test asks, and every test shares it; tests keep out of each other's way by naming their
 //! resources with [`unique_name`], never by resetting the server. The server dies with the test
 //! process: it is started under a shell that kills it when the process's end of a pipe closes.
+//! A test whose load would slow everyone else's requests takes a server of its own,
+//! [`dedicated`], which the same pipe stops when the value is dropped.
 //!
 //! Where moto comes from: `PREQUEL_MOTO_SERVER` (what `scripts/setup-test-tools` exports: moto
 //! 5.2.5 in a venv of its own; the image's 5.2.1 breaks the SDK's ECS calls). The server is run
@@ -25,6 +27,9 @@ use crate::aws::sdk::elb::types::{
     Action, ActionTypeEnum, FixedResponseActionConfig, ProtocolEnum,
 };
 use crate::aws::{AwsClients, ConnectOptions, RequestCounter, ResourceNames};
+
+/// The program that serves moto (run with `python -c`).
+const MOTO_SERVER_PY: &str = include_str!("moto_server.py");
 
 /// The region every test uses.
 pub const REGION: &str = "us-east-1";
@@ -44,6 +49,26 @@ static MOTO: OnceLock<Result<Moto, String>> = OnceLock::new();
 /// The shared moto server, started on first use. `None` (after a loud `SKIPPED:` line) when
 /// moto is not available outside CI; under `CI=true` a missing or broken moto panics.
 pub fn moto(test: &str) -> Option<&'static Moto> {
+    let program = moto_program(test)?;
+    match MOTO.get_or_init(|| Moto::start(&program)) {
+        Ok(moto) => Some(moto),
+        Err(err) => panic!("{test}: moto did not start: {err}"),
+    }
+}
+
+/// A moto server of the caller's own, stopped when dropped: for a test whose load would slow
+/// every other test's requests on the shared one (moto serves one request at a time). `None`
+/// as for [`moto`].
+pub fn dedicated(test: &str) -> Option<Moto> {
+    let program = moto_program(test)?;
+    match Moto::start(&program) {
+        Ok(moto) => Some(moto),
+        Err(err) => panic!("{test}: moto did not start: {err}"),
+    }
+}
+
+/// `PREQUEL_MOTO_SERVER`, or `None` after a loud skip outside CI (a panic under `CI=true`).
+fn moto_program(test: &str) -> Option<std::path::PathBuf> {
     let Some(program) = std::env::var_os("PREQUEL_MOTO_SERVER").filter(|v| !v.is_empty()) else {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("{test} needs moto: set PREQUEL_MOTO_SERVER (see scripts/setup-test-tools)");
@@ -55,10 +80,7 @@ pub fn moto(test: &str) -> Option<&'static Moto> {
         );
         return None;
     };
-    match MOTO.get_or_init(|| Moto::start(std::path::Path::new(&program))) {
-        Ok(moto) => Some(moto),
-        Err(err) => panic!("{test}: moto did not start: {err}"),
-    }
+    Some(program.into())
 }
 
 /// A name no other test in this process (or an earlier run against the same server) uses:
@@ -75,20 +97,10 @@ impl Moto {
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free port: {e}"))?
             .port();
-        // moto's own `moto_server` serves requests on threads, and under concurrent requests it
-        // is not atomic the way AWS is: a cancelled TransactWriteItems "rolls back" by restoring
-        // a copy of every table it touched, erasing what other requests wrote meanwhile. Served
-        // one at a time (werkzeug without threads, HTTP/1.0), every request is atomic, as on
-        // AWS; requests of different clients and processes still interleave freely. It costs
-        // little: moto is Python, and its threads shared one interpreter lock anyway.
+        // Served one request at a time, with transactions rolled back item by item: see
+        // moto_server.py for why.
         let python = program.with_file_name("python");
-        let launcher = "import sys\n\
-            from werkzeug.serving import run_simple\n\
-            from moto.server import DomainDispatcherApplication, create_backend_app\n\
-            from moto.moto_server.werkzeug_app import MotoRequestHandler\n\
-            app = DomainDispatcherApplication(create_backend_app)\n\
-            run_simple('127.0.0.1', int(sys.argv[1]), app, threaded=False, \
-            request_handler=MotoRequestHandler)\n";
+        let launcher = MOTO_SERVER_PY;
         // `cat` returns when our end of its stdin closes, i.e. when this process exits, however
         // it exits; the shell then kills moto.
         let script = r#"exec 3<&0; "$0" -c "$2" "$1" </dev/null >/dev/null 2>&1 & pid=$!; cat <&3 >/dev/null; kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null"#;

@@ -53,37 +53,16 @@ struct DynamoHarness {
     moto: &'static Moto,
 }
 
-/// Conformance cases moto cannot run at the suite's scale (see [`DynamoHarness::get`]), each
-/// with the test here that checks the same behaviour at a scale moto can hold.
-const TOO_BIG_FOR_MOTO: &[(&str, &str)] = &[(
-    "list_interviews_pages_through_every_interview_once_in_order",
-    "aws_store::list_interviews_pages_through_every_interview_once_in_order_at_moto_scale",
-)];
-
 impl DynamoHarness {
     /// The harness for the conformance case running in `context` (the type name of a closure
     /// made in the case's test function, which names the case), or `None` after a loud
-    /// `SKIPPED:` line: when moto is not available outside CI (under `CI=true` that panics), and
-    /// for the cases in [`TOO_BIG_FOR_MOTO`]. That one records 1,234 interviews: moto 5.2.5
-    /// deep-copies every table a `TransactWriteItems` touches, once per item of the transaction
-    /// (its rollback copy), so each write costs time proportional to the table and the case grows
-    /// quadratically — measured here: over ten minutes and 10–20 GB of moto memory without
-    /// finishing (270 interviews, `due_operations_page_in_due_order`, take about 50 s). DynamoDB
-    /// itself has no such cost.
+    /// `SKIPPED:` line when moto is not available outside CI (under `CI=true` that panics).
     fn get(context: &str) -> Option<Self> {
         let case = context
             .split("::")
             .skip_while(|part| *part != "conformance")
             .nth(1)
             .unwrap_or(context);
-        if let Some((_, instead)) = TOO_BIG_FOR_MOTO.iter().find(|(name, _)| *name == case) {
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "SKIPPED: aws_store::conformance::{case}: too big for moto (its transactions copy \
-                 whole tables); {instead} checks the same at a smaller scale"
-            );
-            return None;
-        }
         moto(&format!("aws_store::conformance::{case}")).map(|moto| Self { moto })
     }
 }
@@ -554,59 +533,6 @@ async fn one_interview_lifecycle_stays_within_its_request_budget() {
                 .0
         )
     );
-}
-
-/// The conformance case's paging of `list_interviews`, at a scale moto can hold: every interview
-/// once, by start time then id (three share each start time), in pages with no empty trailing
-/// page, in both scopes (cancelled ones only in `All`, which merges two index partitions).
-#[tokio::test]
-async fn list_interviews_pages_through_every_interview_once_in_order_at_moto_scale() {
-    let Some(moto) =
-        moto("list_interviews_pages_through_every_interview_once_in_order_at_moto_scale")
-    else {
-        return;
-    };
-    let (names, client) = fresh_tables(moto).await;
-    let store = DynamoStore::new(client, &names);
-    const COUNT: usize = 45;
-    const PAGE: u32 = 7;
-    let mut all = Vec::new();
-    let mut open = Vec::new();
-    for i in 0..COUNT {
-        let new = request(at(30 + (i / 3) as i64), at(10_000));
-        let created = store.create_interview(&new, t0()).await.expect("create");
-        let entry = (created.interview.start_at, created.interview.id.clone());
-        if i % 4 == 0 {
-            store
-                .cancel(&new.id, &requester(), t0())
-                .await
-                .expect("cancel")
-                .expect("cancelled");
-        } else {
-            open.push(entry.clone());
-        }
-        all.push(entry);
-    }
-    all.sort();
-    open.sort();
-    for (scope, expected) in [(InterviewScope::All, all), (InterviewScope::Open, open)] {
-        let mut seen = Vec::new();
-        let mut page = PageRequest::first(PAGE);
-        let mut pages = 0;
-        loop {
-            let result = store.list_interviews(scope, &page).await.expect("list");
-            pages += 1;
-            assert!(result.items.len() <= PAGE as usize);
-            seen.extend(result.items.into_iter().map(|i| (i.start_at, i.id)));
-            match result.next {
-                Some(token) => page = PageRequest::after(PAGE, token),
-                None => break,
-            }
-            assert!(pages <= COUNT, "{scope:?}: pagination does not end");
-        }
-        assert_eq!(seen, expected, "{scope:?}: every interview once, in order");
-        assert_eq!(pages, expected.len().div_ceil(PAGE as usize), "{scope:?}");
-    }
 }
 
 /// The conformance case's paging of `due_operations`, at a scale moto can hold, across the three

@@ -393,7 +393,8 @@ pub struct DynamoStore {
     head: Arc<AtomicU64>,
     /// Taken while a transaction that moves the feed head is sent, so this handle's own writers
     /// do not race each other for the head (only other replicas' writes can move it under them).
-    commit_turn: Arc<tokio::sync::Mutex<()>>,
+    /// It holds when this handle may send its next one (see [`DynamoStore::commit`]).
+    commit_turn: Arc<tokio::sync::Mutex<Option<tokio::time::Instant>>>,
 }
 
 impl fmt::Debug for DynamoStore {
@@ -413,7 +414,7 @@ impl DynamoStore {
             interviews: names.interviews_table(),
             operations: names.operations_table(),
             head: Arc::new(AtomicU64::new(0)),
-            commit_turn: Arc::new(tokio::sync::Mutex::new(())),
+            commit_turn: Arc::new(tokio::sync::Mutex::new(None)),
         }
     }
 
@@ -727,12 +728,16 @@ impl DynamoStore {
         let count = bodies.len() as u64;
         let fixed_len = fixed.len();
         // Writes that touch no feed entry (none today) would not need the turn.
-        let _turn = if count > 0 {
+        let mut turn = if count > 0 {
             Some(self.commit_turn.lock().await)
         } else {
             None
         };
+        if let Some(not_before) = turn.as_deref().copied().flatten() {
+            tokio::time::sleep_until(not_before).await;
+        }
         for attempt in 1..=MAX_RERUNS {
+            let sent_at = tokio::time::Instant::now();
             let base = self.head.load(Ordering::Relaxed);
             let mut items = fixed.clone();
             items.extend(extra(base + 1)?);
@@ -752,6 +757,19 @@ impl DynamoStore {
             let err = match sent {
                 Ok(_) => {
                     self.head.fetch_max(base + count, Ordering::Relaxed);
+                    // Fairness. A replica that lost the race for the head learns the new head
+                    // from its cancellation and sends again at once, but a replica with more
+                    // writes queued sends its next one at once too, with the head it just
+                    // wrote, and when requests are served in arrival order it wins every round
+                    // while its queue lasts (three replicas starting 500 interviews measured
+                    // writes failing after 60 lost rounds). So the next commit of this handle
+                    // waits a random part of this round trip, letting the losers' retries in;
+                    // a handle that writes now and then never waits.
+                    if let Some(turn) = turn.as_deref_mut() {
+                        let round_trip = sent_at.elapsed();
+                        let pause = round_trip.mul_f64(rand::rng().random_range(0.0..1.0));
+                        *turn = Some(tokio::time::Instant::now() + pause);
+                    }
                     return Ok(Ok(()));
                 }
                 Err(err) => err,

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use prequel_core::aws::sdk::dynamodb::types::AttributeValue;
 use prequel_core::aws::{AwsClients, ResourceNames};
 use prequel_core::domain::InterviewId;
 use prequel_core::testkit::moto::{self, Moto};
@@ -24,11 +25,11 @@ fn repository_challenges() -> PathBuf {
 }
 
 /// One deployment's shared infrastructure on moto, named apart from every other test's.
-struct World {
-    names: ResourceNames,
-    clients: AwsClients,
-    runtime: tokio::runtime::Runtime,
-    listener_arn: String,
+pub(crate) struct World {
+    pub(crate) names: ResourceNames,
+    pub(crate) clients: AwsClients,
+    pub(crate) runtime: tokio::runtime::Runtime,
+    pub(crate) listener_arn: String,
     env: Vec<(String, String)>,
 }
 
@@ -36,7 +37,11 @@ impl World {
     /// Makes what `infra/` makes (tables, buckets, cluster, load balancer and listener, see
     /// `Moto::deployment`). `None` (after a loud skip) when moto is not available outside CI.
     fn new(test: &str) -> Option<Self> {
-        let moto: &Moto = moto::moto(test)?;
+        moto::moto(test).map(Self::on)
+    }
+
+    /// The same on a given moto server (one of the test's own: [`moto::dedicated`]).
+    pub(crate) fn on(moto: &Moto) -> Self {
         let names = ResourceNames::new(&moto::unique_name("e"), "test").expect("names");
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let clients = runtime.block_on(moto.clients());
@@ -62,17 +67,17 @@ impl World {
         ] {
             env.push((key.to_owned(), value));
         }
-        Some(Self {
+        Self {
             names,
             clients,
             runtime,
             listener_arn,
             env,
-        })
+        }
     }
 
     /// `prequel challenges sync` of the repository's challenges, as the deploy guide says.
-    fn sync_challenges(&self) -> String {
+    pub(crate) fn sync_challenges(&self) -> String {
         let out = support::prequel()
             .args(["challenges", "sync", "--challenges"])
             .arg(repository_challenges())
@@ -88,7 +93,7 @@ impl World {
         stdout
     }
 
-    fn serve(&self) -> Server {
+    pub(crate) fn serve(&self) -> Server {
         let mut options = ServeOptions::new("/nonexistent/code-server");
         options.challenges = Some(repository_challenges());
         options.env = self.env.clone();
@@ -442,4 +447,188 @@ fn serve_on_aws_stops_at_start_naming_what_is_missing() {
         .push(("PREQUEL_PREFIX".to_owned(), "Not_Valid".to_owned()));
     let refused = Server::start(options).expect_err("a bad prefix");
     assert!(refused.contains("PREQUEL_PREFIX"), "{refused}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Downtime on the AWS backends: every replica is stopped across a destroy time or a start time.
+// As in e2e.rs, the test moves the interview's times into the past while nothing runs, here in
+// its DynamoDB items, exactly as the clock would have.
+// ---------------------------------------------------------------------------------------------
+
+/// A time as the store's sortable keys hold it: milliseconds, 16 digits.
+fn time_key(ms: i64) -> String {
+    format!("{ms:016}")
+}
+
+/// Milliseconds since the epoch as RFC 3339, as the records' JSON holds times.
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+        .expect("a time")
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl World {
+    /// Reads the item `pk`/`sk` of `table`, lets `change` edit its record (`data`, JSON) and
+    /// its other attributes, and writes it back. Only while no replica runs.
+    fn rewrite_item(
+        &self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+        change: impl FnOnce(&mut Value, &mut std::collections::HashMap<String, AttributeValue>),
+    ) {
+        self.runtime.block_on(async {
+            let key = |name: &str, value: &str| (name.to_owned(), AttributeValue::S(value.into()));
+            let found = self
+                .clients
+                .dynamodb
+                .get_item()
+                .table_name(table)
+                .set_key(Some([key("pk", pk), key("sk", sk)].into()))
+                .consistent_read(true)
+                .send()
+                .await
+                .expect("get the item");
+            let mut item = found.item().cloned().expect("the item exists");
+            let mut data: Value = match item.get("data") {
+                Some(AttributeValue::S(json)) => serde_json::from_str(json).expect("JSON data"),
+                other => panic!("no data attribute: {other:?}"),
+            };
+            change(&mut data, &mut item);
+            item.insert("data".into(), AttributeValue::S(data.to_string()));
+            self.clients
+                .dynamodb
+                .put_item()
+                .table_name(table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .expect("write the item back");
+        });
+    }
+}
+
+#[test]
+fn on_aws_a_destroy_time_that_passed_while_every_replica_was_down_is_met_at_restart() {
+    let Some(world) = World::new("the AWS downtime destroy test") else {
+        return;
+    };
+    world.sync_challenges();
+    let mut first = world.serve();
+    let created = interview_json(&first, &["now", "30m", "python"]);
+    let id = created["id"].as_str().expect("id").to_owned();
+    first.stop().expect("stop serve");
+    drop(first);
+
+    // The 30 minutes ran out a minute ago, while nothing was running.
+    let ended = now_ms() - 60_000;
+    world.rewrite_item(
+        &world.names.interviews_table(),
+        &format!("interview#{id}"),
+        "interview",
+        |data, item| {
+            data["start_at"] = rfc3339(ended - 30 * 60_000).into();
+            data["destroy_at"] = rfc3339(ended).into();
+            item.insert(
+                "startKey".into(),
+                AttributeValue::S(format!("{}#{id}", time_key(ended - 30 * 60_000))),
+            );
+            item.insert(
+                "autoDestroyAt".into(),
+                AttributeValue::S(format!("{}#{id}", time_key(ended))),
+            );
+        },
+    );
+
+    let restarted = Instant::now();
+    let second = world.serve();
+    wait_for_status(&second, &id, "destroyed");
+    let took = restarted.elapsed();
+    support::loud(&format!(
+        "downtime on AWS: destroy met {:.2} s after the restart began (the server's start and \
+         its checks of every AWS resource included)",
+        took.as_secs_f64()
+    ));
+    assert!(
+        took < Duration::from_secs(10),
+        "the missed destroy ran at once, not at the next poll: {took:?}"
+    );
+    let parsed = InterviewId::parse(&id).expect("id");
+    assert!(
+        world
+            .tasks(&id)
+            .iter()
+            .all(|t| t.desired_status() == Some("STOPPED")),
+        "the task is stopped"
+    );
+    assert!(
+        !world.target_group_exists(&parsed),
+        "the target group is gone"
+    );
+    assert_eq!(world.parameter(&parsed), None, "the password is gone");
+}
+
+#[test]
+fn on_aws_a_start_missed_while_every_replica_was_down_is_reported_missed_not_run_late() {
+    let Some(world) = World::new("the AWS downtime start test") else {
+        return;
+    };
+    world.sync_challenges();
+    let mut first = world.serve();
+    let scheduled = interview_json(&first, &["schedule", "tomorrow", "9am", "4h", "python"]);
+    let id = scheduled["id"].as_str().expect("id").to_owned();
+    assert_eq!(scheduled["status"], "scheduled", "{scheduled}");
+    first.stop().expect("stop serve");
+    drop(first);
+
+    // The start was 20 minutes ago (past the 15-minute grace) and no replica ran; the interview
+    // would still run for 3 h 40 min.
+    let start = now_ms() - 20 * 60_000;
+    let end = start + 240 * 60_000;
+    world.rewrite_item(
+        &world.names.interviews_table(),
+        &format!("interview#{id}"),
+        "interview",
+        |data, item| {
+            data["start_at"] = rfc3339(start).into();
+            data["destroy_at"] = rfc3339(end).into();
+            item.insert(
+                "startKey".into(),
+                AttributeValue::S(format!("{}#{id}", time_key(start))),
+            );
+            item.insert(
+                "autoDestroyAt".into(),
+                AttributeValue::S(format!("{}#{id}", time_key(end))),
+            );
+        },
+    );
+    let due = start - 5 * 60_000;
+    let create = format!("op-c{id}");
+    world.rewrite_item(
+        &world.names.operations_table(),
+        &create,
+        "operation",
+        |data, item| {
+            data["due_at"] = rfc3339(due).into();
+            item.insert(
+                "scheduledAt".into(),
+                AttributeValue::S(format!("{}#{create}", time_key(due))),
+            );
+        },
+    );
+
+    let second = world.serve();
+    let failed = wait_for_status(&second, &id, "failed");
+    let reason = failed["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("missed"), "reported as missed: {failed}");
+    assert!(world.tasks(&id).is_empty(), "no task for a missed start");
+    let parsed = InterviewId::parse(&id).expect("id");
+    assert!(
+        !world.target_group_exists(&parsed),
+        "nothing was provisioned for a missed start"
+    );
 }

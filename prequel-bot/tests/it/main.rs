@@ -20,4 +20,4 @@ mod status_page;
 mod support;
 // The AWS backends end to end, against moto (feature `aws`).
 #[cfg(feature = "aws")]
-mod aws_e2e;
+pub(crate) mod aws_e2e;

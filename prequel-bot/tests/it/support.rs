@@ -576,3 +576,45 @@ pub fn event_data(stream: &str, event: &str) -> Vec<serde_json::Value> {
     }
     found
 }
+
+/// Fails if any of `secrets` (the interviews' passwords) is in what the servers show: each
+/// one's log, its listing of every interview, its status page, the event stream replayed from
+/// the store's first change, and the `extra` (place, text) pairs the test gathered (logs of
+/// servers gone, answers it kept). Every place must hold something, or nothing was scanned.
+pub fn assert_no_secret_shown(
+    servers: &[Server],
+    secrets: &[String],
+    extra: Vec<(String, String)>,
+) {
+    assert!(!secrets.is_empty(), "the run collected secrets to look for");
+    let mut places = extra;
+    for (n, server) in servers.iter().enumerate() {
+        places.push((format!("server {n}'s log"), server.log()));
+        places.push((
+            format!("server {n}'s listing"),
+            serde_json::Value::Array(api_list_all(server, true)).to_string(),
+        ));
+        let (status, page) =
+            get(&server.url, "/", Some(&server.token())).expect("GET the status page");
+        assert_eq!(status, 200, "the status page: {page}");
+        places.push((format!("server {n}'s status page"), page));
+    }
+    if let Some(server) = servers.first() {
+        places.push((
+            "the replayed event stream".into(),
+            replayed_events(server, Duration::from_secs(3)),
+        ));
+    }
+    for (place, text) in &places {
+        assert!(!text.is_empty(), "{place} is empty: nothing was scanned");
+        for secret in secrets {
+            assert!(!text.contains(secret.as_str()), "a password is in {place}");
+        }
+    }
+    loud(&format!(
+        "secrets: {} passwords looked for in {} places ({} bytes): none found",
+        secrets.len(),
+        places.len(),
+        places.iter().map(|(_, t)| t.len()).sum::<usize>()
+    ));
+}

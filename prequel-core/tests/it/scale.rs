@@ -621,8 +621,8 @@ async fn ten_thousand_interviews_in_sqlite_stay_indexed_and_right() {
 
 #[cfg(feature = "aws")]
 mod dynamo {
-    //! The DynamoDB store never scans: a small fleet (moto copies whole tables on every
-    //! transaction, so its cost grows with the square of the fleet; DynamoDB's does not), every
+    //! The DynamoDB store never scans: a small fleet (moto's queries read every item of a
+    //! table, so its cost grows with the square of the fleet; DynamoDB's does not), every
     //! read the store has, and every request counted on the wire.
 
     use std::collections::BTreeSet;

@@ -404,5 +404,44 @@ async fn bench() {
     }
     println!("calls to the fake Discord meanwhile: {routes:?}");
     println!("load average after: {}", load_average());
+
+    // The run's headline figures, for the table `scripts/bench` builds: the `GET /healthz`
+    // waves between the interaction waves are the baseline.
+    let what = format!("signed interactions ({}), {n} concurrent", all.n);
+    summary(
+        &format!("{what}: p50"),
+        &format!("{:.1} ms", ms(all.p50)),
+        &format!("GET /healthz p50: {:.1} ms", ms(health.p50)),
+        &format!("{:.1}×", ms(all.p50) / ms(health.p50)),
+        "-",
+    );
+    summary(
+        &format!("{what}: p99"),
+        &format!("{:.1} ms", ms(all.p99)),
+        &format!("GET /healthz p99: {:.1} ms", ms(health.p99)),
+        &format!("{:.1}×", ms(all.p99) / ms(health.p99)),
+        &format!("≤ {} ms", P99_GOAL.as_millis()),
+    );
+    summary(
+        "deferred answers completed (edit of @original)",
+        &format!("{answered} of {later}"),
+        "-",
+        "-",
+        "all",
+    );
     assert_eq!(answered, later, "deferred answers missing");
+}
+
+/// One `summary:` line: a headline figure of this run, which `scripts/bench` gathers into one
+/// markdown table (`| bench | figure | value | baseline (same run) | ratio | goal |`).
+fn summary(figure: &str, value: &str, baseline: &str, ratio: &str, goal: &str) {
+    let cell = |text: &str| text.replace('|', "/");
+    println!(
+        "summary: discord_ack | {} | {} | {} | {} | {}",
+        cell(figure),
+        cell(value),
+        cell(baseline),
+        cell(ratio),
+        cell(goal)
+    );
 }

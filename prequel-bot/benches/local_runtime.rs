@@ -14,7 +14,7 @@
 //!    destroyed (and seen `destroyed`) before the next run. Bare and Prequel runs alternate, so
 //!    drift on a noisy machine hits both alike; one warm-up run of each is discarded.
 //!    Each round also times the command line a person types, `prequel interview now 30m python`,
-//!    from spawning it to its exit (it exits once it has seen `active`; it polls every 300 ms).
+//!    from spawning it to its exit (it exits once it has seen `active`; it polls every 50 ms).
 //! 3. **`prequel serve` itself**: spawn → `/healthz` 200 over a few starts with fresh data dirs,
 //!    and VmRSS after ~3 s idle with no instance.
 //!
@@ -158,10 +158,11 @@ fn main() {
     report.print();
     println!("load average after: {}", load_average());
     println!("processes left behind: {}", left.len());
+    for (pid, cmd) in &left {
+        println!("  {pid} {cmd}");
+    }
+    report.summarise(left.len());
     if !left.is_empty() {
-        for (pid, cmd) in &left {
-            println!("  {pid} {cmd}");
-        }
         // Do not leave them running, but fail: a guard did not do its job.
         for (pid, _) in &left {
             let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGKILL);
@@ -824,7 +825,7 @@ impl Report {
             self.prequel.len() + self.cli_ms.len() + 1,
             self.idle_rss_after,
         );
-        // What the provisioner itself said about readiness (its own 100 ms polling).
+        // What the provisioner itself said about readiness (its own 20 ms polling).
         let mut said: BTreeMap<String, usize> = BTreeMap::new();
         for line in self
             .log
@@ -844,4 +845,70 @@ impl Report {
             );
         }
     }
+
+    /// Prints the run's headline figures as `summary:` lines, for the table `scripts/bench`
+    /// builds: bare code-server with the provisioner's environment is the baseline.
+    fn summarise(&self, left_behind: usize) {
+        let bare = Stats::of(&self.bare.iter().map(|r| r.healthy_ms).collect::<Vec<_>>());
+        let active = Stats::of(&self.prequel.iter().map(|r| r.active_ms).collect::<Vec<_>>());
+        let destroy = Stats::of(
+            &self
+                .prequel
+                .iter()
+                .map(|r| r.destroy_ms)
+                .collect::<Vec<_>>(),
+        );
+        let cli = Stats::of(&self.cli_ms);
+        let rss = Stats::of(&self.rss);
+        let baseline = format!("bare code-server → /healthz p50: {:.0} ms", bare.p50);
+        summary(
+            &format!("Prequel `{COMMAND}` → active p50 (API)"),
+            &format!("{:.0} ms", active.p50),
+            &baseline,
+            &format!("{:.2}×", active.p50 / bare.p50),
+            "≤ 1.5×",
+        );
+        summary(
+            &format!("CLI `prequel interview {COMMAND}` p50"),
+            &format!("{:.0} ms", cli.p50),
+            &baseline,
+            &format!("{:.2}×", cli.p50 / bare.p50),
+            "-",
+        );
+        summary(
+            "destroy → destroyed p50",
+            &format!("{:.0} ms", destroy.p50),
+            "-",
+            "-",
+            "-",
+        );
+        summary(
+            "`prequel serve` idle RSS, fresh start p50",
+            &format!("{:.1} MiB", rss.p50),
+            "-",
+            "-",
+            "-",
+        );
+        summary(
+            "processes left behind",
+            &left_behind.to_string(),
+            "-",
+            "-",
+            "0",
+        );
+    }
+}
+
+/// One `summary:` line: a headline figure of this run, which `scripts/bench` gathers into one
+/// markdown table (`| bench | figure | value | baseline (same run) | ratio | goal |`).
+fn summary(figure: &str, value: &str, baseline: &str, ratio: &str, goal: &str) {
+    let cell = |text: &str| text.replace('|', "/");
+    println!(
+        "summary: local_runtime | {} | {} | {} | {} | {}",
+        cell(figure),
+        cell(value),
+        cell(baseline),
+        cell(ratio),
+        cell(goal)
+    );
 }

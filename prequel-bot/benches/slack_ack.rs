@@ -444,5 +444,44 @@ async fn bench() {
     }
     println!("calls to the fake Slack meanwhile: {methods:?}");
     println!("load average after: {}", load_average());
+
+    // The run's headline figures, for the table `scripts/bench` builds: the `GET /healthz`
+    // waves between the command waves are the baseline.
+    let what = format!("signed slash commands ({}), {n} concurrent", slack.n);
+    summary(
+        &format!("{what}: p50"),
+        &format!("{:.1} ms", ms(slack.p50)),
+        &format!("GET /healthz p50: {:.1} ms", ms(health.p50)),
+        &format!("{:.1}×", ms(slack.p50) / ms(health.p50)),
+        "-",
+    );
+    summary(
+        &format!("{what}: p99"),
+        &format!("{:.1} ms", ms(slack.p99)),
+        &format!("GET /healthz p99: {:.1} ms", ms(health.p99)),
+        &format!("{:.1}×", ms(slack.p99) / ms(health.p99)),
+        &format!("≤ {} ms", P99_GOAL.as_millis()),
+    );
+    summary(
+        "background replies (response_url)",
+        &format!("{replies} of {later}"),
+        "-",
+        "-",
+        "all",
+    );
     assert_eq!(replies, later, "background replies missing");
+}
+
+/// One `summary:` line: a headline figure of this run, which `scripts/bench` gathers into one
+/// markdown table (`| bench | figure | value | baseline (same run) | ratio | goal |`).
+fn summary(figure: &str, value: &str, baseline: &str, ratio: &str, goal: &str) {
+    let cell = |text: &str| text.replace('|', "/");
+    println!(
+        "summary: slack_ack | {} | {} | {} | {} | {}",
+        cell(figure),
+        cell(value),
+        cell(baseline),
+        cell(ratio),
+        cell(goal)
+    );
 }

@@ -213,9 +213,10 @@ async fn run(moto: &'static moto::Moto) {
             "NOT met"
         }
     );
+    let idle_rate = idle_per_second.values().sum::<f64>();
     println!(
         "idle engine: {:.2} requests/s ({})",
-        idle_per_second.values().sum::<f64>(),
+        idle_rate,
         idle_per_second
             .iter()
             .map(|((s, o), r)| format!("{s} {o} {r:.2}/s"))
@@ -237,6 +238,60 @@ async fn run(moto: &'static moto::Moto) {
         "destroy (command → destroyed) p50 {:.0} ms = {:.0}× the baseline round trip",
         ms(destroy),
         destroy.as_secs_f64() / round_trip.as_secs_f64()
+    );
+
+    // The run's headline figures, for the table `scripts/bench` builds; the baseline of the
+    // wall times is the DescribeTable round trip measured above.
+    let all_services: f64 = by_service.values().map(|(_, own)| own).sum();
+    summary(
+        "DynamoDB requests per lifecycle (idle share subtracted)",
+        &format!("{dynamodb:.1}"),
+        "-",
+        "-",
+        &format!("≤ {DYNAMODB_GOAL}"),
+    );
+    summary(
+        "AWS requests per lifecycle, all services (idle share subtracted)",
+        &format!("{all_services:.1}"),
+        "-",
+        "-",
+        "-",
+    );
+    summary(
+        "idle engine requests",
+        &format!("{idle_rate:.2}/s"),
+        "-",
+        "-",
+        "-",
+    );
+    let base = format!("DescribeTable round trip p50: {:.1} ms", ms(round_trip));
+    summary(
+        "create (command → active) p50",
+        &format!("{:.0} ms", ms(create)),
+        &base,
+        &format!("{:.0}×", create.as_secs_f64() / round_trip.as_secs_f64()),
+        "-",
+    );
+    summary(
+        "destroy (command → destroyed) p50",
+        &format!("{:.0} ms", ms(destroy)),
+        &base,
+        &format!("{:.0}×", destroy.as_secs_f64() / round_trip.as_secs_f64()),
+        "-",
+    );
+}
+
+/// One `summary:` line: a headline figure of this run, which `scripts/bench` gathers into one
+/// markdown table (`| bench | figure | value | baseline (same run) | ratio | goal |`).
+fn summary(figure: &str, value: &str, baseline: &str, ratio: &str, goal: &str) {
+    let cell = |text: &str| text.replace('|', "/");
+    println!(
+        "summary: aws_lifecycle | {} | {} | {} | {} | {}",
+        cell(figure),
+        cell(value),
+        cell(baseline),
+        cell(ratio),
+        cell(goal)
     );
 }
 

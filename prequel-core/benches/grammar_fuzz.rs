@@ -32,7 +32,7 @@ fn main() {
             std::thread::spawn(move || grammar_fuzz::run(cases, 1_000 + u64::from(worker)))
         })
         .collect();
-    let mut failed = false;
+    let mut failures = 0;
     let (mut cases, mut commands) = (0, 0);
     for (worker, handle) in workers.into_iter().enumerate() {
         match handle.join() {
@@ -45,11 +45,11 @@ fn main() {
                 );
             }
             Ok(Err(failure)) => {
-                failed = true;
+                failures += 1;
                 println!("worker {worker} FAILED: {failure}");
             }
             Err(_) => {
-                failed = true;
+                failures += 1;
                 println!("worker {worker} panicked outside a case");
             }
         }
@@ -60,7 +60,61 @@ fn main() {
          {:.0} cases/s",
         cases as f64 / elapsed.as_secs_f64()
     );
-    if failed {
+
+    // The run's headline figures, for the table `scripts/bench` builds (no same-run baseline).
+    summary(
+        "cases run and passed",
+        &format!("{cases} of {total}"),
+        "-",
+        "-",
+        "all",
+    );
+    summary(
+        "cases parsed to commands",
+        &commands.to_string(),
+        "-",
+        "-",
+        "-",
+    );
+    summary(
+        "time",
+        &format!("{:.1} s", elapsed.as_secs_f64()),
+        "-",
+        "-",
+        "-",
+    );
+    summary(
+        "throughput",
+        &format!(
+            "{:.0} cases/s on {threads} threads",
+            cases as f64 / elapsed.as_secs_f64()
+        ),
+        "-",
+        "-",
+        "-",
+    );
+    summary(
+        "failures (workers that failed)",
+        &format!("{failures} of {threads}"),
+        "-",
+        "-",
+        "0",
+    );
+    if failures > 0 {
         std::process::exit(1);
     }
+}
+
+/// One `summary:` line: a headline figure of this run, which `scripts/bench` gathers into one
+/// markdown table (`| bench | figure | value | baseline (same run) | ratio | goal |`).
+fn summary(figure: &str, value: &str, baseline: &str, ratio: &str, goal: &str) {
+    let cell = |text: &str| text.replace('|', "/");
+    println!(
+        "summary: grammar_fuzz | {} | {} | {} | {} | {}",
+        cell(figure),
+        cell(value),
+        cell(baseline),
+        cell(ratio),
+        cell(goal)
+    );
 }

@@ -141,6 +141,45 @@ async fn main() {
     println!("  duplicates: {duplicates}   never created: {missing}");
     println!("  claims per scheduler: {claimed:?}   lost races: {lost:?}");
     println!("  command: cargo bench -p prequel-core --bench scheduler");
+    // The run's headline figures, for the table `scripts/bench` builds. No same-run baseline:
+    // the original 30 s poll is a design, not something this run measures.
+    summary("lateness p50", &format!("{:.1} ms", ms(0.5)), "-", "-", "-");
+    summary(
+        "lateness p99",
+        &format!("{:.1} ms", ms(0.99)),
+        "-",
+        "-",
+        "≤ 250 ms",
+    );
+    summary(
+        "lateness max",
+        &format!("{:.1} ms", lateness.max() as f64 / 1000.0),
+        "-",
+        "-",
+        "-",
+    );
+    summary("duplicate creates", &duplicates.to_string(), "-", "-", "0");
+    summary(
+        "interviews never created",
+        &missing.to_string(),
+        "-",
+        "-",
+        "0",
+    );
     assert_eq!(duplicates, 0, "an interview was created twice");
     assert_eq!(missing, 0, "an interview was never created");
+}
+
+/// One `summary:` line: a headline figure of this run, which `scripts/bench` gathers into one
+/// markdown table (`| bench | figure | value | baseline (same run) | ratio | goal |`).
+fn summary(figure: &str, value: &str, baseline: &str, ratio: &str, goal: &str) {
+    let cell = |text: &str| text.replace('|', "/");
+    println!(
+        "summary: scheduler | {} | {} | {} | {} | {}",
+        cell(figure),
+        cell(value),
+        cell(baseline),
+        cell(ratio),
+        cell(goal)
+    );
 }

@@ -101,7 +101,7 @@ fn report(
     unit: &str,
     elapsed: StdDuration,
     latencies: Option<&Histogram<u64>>,
-) {
+) -> f64 {
     let rate = count as f64 / elapsed.as_secs_f64();
     let mut line = format!(
         "{what:<44} {count:>6} {unit} in {:>7.3} s = {rate:>9.0} {unit}/s",
@@ -116,6 +116,7 @@ fn report(
         ));
     }
     println!("{line}");
+    rate
 }
 
 fn main() {
@@ -146,7 +147,7 @@ async fn run() {
     // Creating is setup, but its rate is worth knowing too.
     let started = Instant::now();
     let single_ops = due_operations(&store, SINGLE_CLAIMS).await;
-    report(
+    let create_rate = report(
         "create_interview (interview + create op)",
         SINGLE_CLAIMS,
         "creates",
@@ -157,7 +158,7 @@ async fn run() {
 
     let started = Instant::now();
     let latencies = claim_and_complete(Arc::clone(&store), single_ops, "bench-single".into()).await;
-    report(
+    let single_rate = report(
         "claim + complete, 1 handle",
         SINGLE_CLAIMS,
         "claims",
@@ -187,7 +188,7 @@ async fn run() {
             .add(task.await.expect("peer task"))
             .expect("merge histograms");
     }
-    report(
+    let peer_rate = report(
         &format!("claim + complete, {PEERS} peer handles at once"),
         PEER_CLAIMS,
         "claims",
@@ -196,6 +197,7 @@ async fn run() {
     );
 
     let op = due_operations(&store, 1).await.remove(0);
+    let mut line_rates = Vec::new();
     for (calls, batch) in [(LOG_CALLS_OF_1, 1), (LOG_CALLS_OF_50, 50)] {
         let lines: Vec<LogLine> = (0..batch)
             .map(|i| LogLine {
@@ -218,12 +220,69 @@ async fn run() {
             elapsed,
             None,
         );
-        report(
+        let lines_per_second = report(
             &format!("append_logs, batches of {batch}"),
             calls * batch,
             "lines",
             elapsed,
             None,
         );
+        line_rates.push((batch, lines_per_second));
     }
+
+    // The run's headline figures, for the table `scripts/bench` builds: one handle is the
+    // baseline of three, batches of 1 the baseline of batches of 50.
+    summary(
+        "create_interview",
+        &format!("{create_rate:.0} creates/s"),
+        "-",
+        "-",
+        "-",
+    );
+    summary(
+        "claim + complete, 1 handle",
+        &format!("{single_rate:.0} claims/s"),
+        "-",
+        "-",
+        "-",
+    );
+    summary(
+        &format!("claim + complete, {PEERS} peer handles at once"),
+        &format!("{peer_rate:.0} claims/s"),
+        &format!("1 handle: {single_rate:.0} claims/s"),
+        &format!("{:.2}×", peer_rate / single_rate),
+        "-",
+    );
+    if let [(one, base), rest @ ..] = line_rates.as_slice() {
+        summary(
+            &format!("append_logs, batches of {one}"),
+            &format!("{base:.0} lines/s"),
+            "-",
+            "-",
+            "-",
+        );
+        for (batch, rate) in rest {
+            summary(
+                &format!("append_logs, batches of {batch}"),
+                &format!("{rate:.0} lines/s"),
+                &format!("batches of {one}: {base:.0} lines/s"),
+                &format!("{:.2}×", rate / base),
+                "-",
+            );
+        }
+    }
+}
+
+/// One `summary:` line: a headline figure of this run, which `scripts/bench` gathers into one
+/// markdown table (`| bench | figure | value | baseline (same run) | ratio | goal |`).
+fn summary(figure: &str, value: &str, baseline: &str, ratio: &str, goal: &str) {
+    let cell = |text: &str| text.replace('|', "/");
+    println!(
+        "summary: store | {} | {} | {} | {} | {}",
+        cell(figure),
+        cell(value),
+        cell(baseline),
+        cell(ratio),
+        cell(goal)
+    );
 }

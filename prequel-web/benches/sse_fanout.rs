@@ -230,7 +230,53 @@ async fn bench() -> Result<()> {
             "MISSED"
         }
     );
+
+    // The run's headline figures, for the table `scripts/bench` builds: the one client alone
+    // is the baseline of the fan-out.
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    summary(
+        &format!("fan-out to {} clients: p50", clients + 1),
+        &format!("{:.2} ms", ms(p50)),
+        &format!("1 client p50: {:.2} ms", ms(b50)),
+        &format!("{:.1}×", ratio(p50, b50)),
+        "-",
+    );
+    summary(
+        &format!("fan-out to {} clients: p99", clients + 1),
+        &format!("{:.2} ms", ms(p99)),
+        &format!("1 client p99: {:.2} ms", ms(b99)),
+        &format!("{:.1}×", ratio(p99, b99)),
+        &format!("≤ {} ms", P99_GOAL.as_millis()),
+    );
+    summary(
+        "fan-out deliveries",
+        &format!("{} of {}", fanout.latencies.len(), (clients + 1) * updates),
+        "-",
+        "-",
+        "all",
+    );
+    summary(
+        "server memory per client",
+        &format!("{per_client_kib:.1} KiB"),
+        "-",
+        "-",
+        &format!("≤ {RSS_GOAL_KIB} KiB"),
+    );
     Ok(())
+}
+
+/// One `summary:` line: a headline figure of this run, which `scripts/bench` gathers into one
+/// markdown table (`| bench | figure | value | baseline (same run) | ratio | goal |`).
+fn summary(figure: &str, value: &str, baseline: &str, ratio: &str, goal: &str) {
+    let cell = |text: &str| text.replace('|', "/");
+    println!(
+        "summary: sse_fanout | {} | {} | {} | {} | {}",
+        cell(figure),
+        cell(value),
+        cell(baseline),
+        cell(ratio),
+        cell(goal)
+    );
 }
 
 fn ratio(a: Duration, b: Duration) -> f64 {

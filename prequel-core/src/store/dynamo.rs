@@ -138,6 +138,13 @@ pub const TTL_ATTRIBUTE: &str = "expiresAt";
 /// under it (or the transaction met another one) before giving up with a backend error.
 pub const MAX_RERUNS: u32 = 60;
 
+/// How long a write keeps racing other replicas for the feed head (and at least
+/// [`MAX_RERUNS`] times) before it gives up. Every write of every replica moves that one item,
+/// so in a burst a write can lose many rounds in a row; each lost round costs a round trip, so a
+/// count alone gives up sooner the faster the burst comes. Three replicas provisioning a few
+/// hundred interviews at once against moto lost 60 rounds in 6 s; a caller would rather wait.
+pub const HEAD_RACE_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How long past the retention a log batch is kept (see the module docs).
 pub const LOG_GRACE: Duration = Duration::days(365);
 
@@ -736,7 +743,13 @@ impl DynamoStore {
         if let Some(not_before) = turn.as_deref().copied().flatten() {
             tokio::time::sleep_until(not_before).await;
         }
-        for attempt in 1..=MAX_RERUNS {
+        let started = tokio::time::Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if attempt > MAX_RERUNS && started.elapsed() >= HEAD_RACE_BUDGET {
+                return Err(StoreError::backend(DynamoError::Contention(attempt - 1)));
+            }
             let sent_at = tokio::time::Instant::now();
             let base = self.head.load(Ordering::Relaxed);
             let mut items = fixed.clone();
@@ -837,7 +850,6 @@ impl DynamoStore {
                 message: why.join("; "),
             }));
         }
-        Err(StoreError::backend(DynamoError::Contention(MAX_RERUNS)))
     }
 
     async fn refresh_head(&self) -> StoreResult<u64> {

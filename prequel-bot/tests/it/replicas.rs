@@ -171,7 +171,7 @@ fn assert_each_created_and_destroyed_once(replicas: &[Server], ids: &[String]) -
 /// The event stream, replayed from the store through one replica, holds every change any
 /// replica made: each interview went `active` once and ended `destroyed`.
 fn assert_events_tell_each_story(replica: &Server, ids: &[String]) {
-    let stream = support::replayed_events(replica, Duration::from_secs(3));
+    let stream = support::replayed_events(replica);
     let mut seen: HashMap<&str, Vec<&str>> = HashMap::new();
     let updates = support::event_data(&stream, "operation_update");
     for update in &updates {

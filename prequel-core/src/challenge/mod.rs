@@ -20,6 +20,10 @@
 //! [cloud]                       # optional; the default is 512 CPU units, 1024 MiB
 //! cpu = 512                     # Fargate CPU units: 256, 512, 1024, 2048, 4096, 8192, 16384
 //! memory = 1024                 # MiB, within Fargate's range for that CPU
+//!
+//! [sandbox]                     # optional; the local sandbox (see `sandbox`)
+//! network = "none"              # or "internet" (HTTP(S) through a filtering proxy)
+//! memory = 2048                 # MiB; tasks = 512; cpus = 1.0; port_proxy = false
 //! ```
 //!
 //! Unknown keys are refused, so a typo (`default_duraton`) is an error naming the key rather than
@@ -39,8 +43,10 @@ use crate::domain::{ChallengeId, InterviewLength};
 mod dir;
 #[cfg(feature = "aws")]
 pub mod s3;
+mod sandbox;
 
 pub use dir::DirChallenges;
+pub use sandbox::{Network, SandboxRequest};
 
 /// The manifest's file name inside a challenge folder.
 pub const MANIFEST_FILE: &str = "challenge.toml";
@@ -67,6 +73,8 @@ pub struct ChallengeManifest {
     pub default_length: InterviewLength,
     /// The size of the instance in the cloud.
     pub cloud: CloudResources,
+    /// What the instance needs of the local sandbox.
+    pub sandbox: SandboxRequest,
 }
 
 /// The size of a cloud instance, in ECS Fargate's units.
@@ -304,6 +312,7 @@ struct RawManifest {
     #[allow(dead_code)]
     setup: Option<String>,
     cloud: Option<RawCloud>,
+    sandbox: Option<sandbox::RawSandbox>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -375,6 +384,11 @@ impl ChallengeManifest {
             }
         };
 
+        let sandbox = match raw.sandbox {
+            None => SandboxRequest::default(),
+            Some(sandbox) => sandbox.check().map_err(invalid)?,
+        };
+
         Ok(Self {
             id: folder.clone(),
             title,
@@ -382,6 +396,7 @@ impl ChallengeManifest {
             description,
             default_length,
             cloud,
+            sandbox,
         })
     }
 }
@@ -449,6 +464,13 @@ setup = "pip install pandas"
 [cloud]
 cpu = 1024
 memory = 4096
+
+[sandbox]
+network = "internet"
+memory = 1024
+tasks = 256
+cpus = 1.5
+port_proxy = true
 "#;
 
     fn parse(text: &str) -> Result<ChallengeManifest, ChallengeError> {
@@ -477,12 +499,34 @@ memory = 4096
                 memory_mib: 4096
             }
         );
+        assert_eq!(
+            manifest.sandbox,
+            SandboxRequest {
+                network: Network::Internet,
+                memory_mib: Some(1024),
+                tasks: Some(256),
+                cpu_millis: Some(1500),
+                port_proxy: true,
+            }
+        );
+    }
+
+    #[test]
+    fn the_sandbox_section_is_optional_and_defaults_to_no_network() {
+        let text = GOOD.split("[sandbox]").next().expect("head");
+        let manifest = parse(text).expect("valid");
+        assert_eq!(manifest.sandbox, SandboxRequest::default());
+        assert_eq!(manifest.sandbox.network, Network::None);
+        assert!(!manifest.sandbox.port_proxy);
     }
 
     #[test]
     fn cloud_section_is_optional_and_defaults_to_half_a_cpu() {
-        let text = GOOD.split("[cloud]").next().expect("head");
-        assert_eq!(parse(text).expect("valid").cloud, CloudResources::default());
+        let text = GOOD.replace("[cloud]\ncpu = 1024\nmemory = 4096\n", "");
+        assert_eq!(
+            parse(&text).expect("valid").cloud,
+            CloudResources::default()
+        );
     }
 
     #[test]
@@ -524,6 +568,26 @@ memory = 4096
                 GOOD.replace("cpu = 1024", "cpu = 256")
                     .replace("4096", "1536"),
                 "use 512, 1024 or 2048 MiB",
+            ),
+            (
+                GOOD.replace("\"internet\"", "\"lan\""),
+                "key `sandbox.network` = `lan` is not a network; use \"none\" or \"internet\"",
+            ),
+            (
+                GOOD.replace("memory = 1024\n", "memory = 100\n"),
+                "key `sandbox.memory` = 100 MiB is too little",
+            ),
+            (
+                GOOD.replace("tasks = 256", "tasks = 8"),
+                "key `sandbox.tasks` = 8 is too few",
+            ),
+            (
+                GOOD.replace("cpus = 1.5", "cpus = 0.0"),
+                "key `sandbox.cpus` = 0 is not between 0.1 and 256",
+            ),
+            (
+                GOOD.replace("port_proxy", "port_proxi"),
+                "unknown field `port_proxi`",
             ),
             (
                 GOOD.replace("setup", "default_duraton"),

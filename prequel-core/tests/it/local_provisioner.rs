@@ -1,163 +1,42 @@
 //! The local code-server provisioner: the shared provisioner conformance suite against real
-//! code-server, plus what is particular to processes on this machine (the password's path, the
-//! login, the workspace, the archive, process groups, adoption after a restart, failed starts).
+//! code-server, in the sandbox and without it, plus what is particular to processes on this
+//! machine (the password's path, the login, the workspace, the archive, teardown, adoption after
+//! a restart, failed starts). The attacks a candidate can try from inside a sandbox are in
+//! `sandbox.rs`.
 //!
-//! code-server comes from `$PREQUEL_CODE_SERVER`, else wherever
-//! [`find_code_server`] finds it (PATH, `./.prequel/tools/code-server`). Without it the tests
-//! that need it print `SKIPPED: …` and pass, except under `CI=true`, where they fail. The tests
-//! of failed starts use a fake `code-server` script and always run. Every fixture kills, on
-//! drop, each process it started, even when the test fails.
+//! code-server comes from `$PREQUEL_CODE_SERVER`, else wherever `find_code_server` finds it
+//! (PATH, `./.prequel/tools/code-server`). Without it the tests that need it print `SKIPPED: …`
+//! and pass, except under `CI=true`, where they fail. The tests of failed starts use a fake
+//! `code-server` script and always run. Every fixture destroys, on drop, each instance it left.
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use nix::errno::Errno;
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 use prequel_core::challenge::{ChallengeSource, DirChallenges};
-use prequel_core::domain::{ChallengeId, InterviewState};
+use prequel_core::domain::InterviewState;
 use prequel_core::provision::local::{
     INSTANCE_ENV, LocalConfig, LocalProvisioner, find_code_server,
 };
 use prequel_core::provision::{InstanceStatus, Provisioner};
 use prequel_core::testkit::provisioner_conformance::{
-    ProvisionerFixture, ProvisionerHarness, RecordingProgress, create_ok, destroy_ok, spec,
+    RecordingProgress, create_ok, destroy_ok, spec,
 };
 
-// ---------------------------------------------------------------------------------------------
-// Finding code-server, fixtures, cleanup
-// ---------------------------------------------------------------------------------------------
-
-/// The code-server to test with, or `None` (after saying so) when it is not installed outside
-/// CI.
-fn code_server() -> Option<PathBuf> {
-    static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
-    FOUND.get_or_init(locate_code_server).clone()
-}
-
-fn locate_code_server() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("PREQUEL_CODE_SERVER") {
-        let path = PathBuf::from(path);
-        assert!(
-            path.is_file(),
-            "PREQUEL_CODE_SERVER={} is not a file; run ./scripts/install-code-server",
-            path.display()
-        );
-        return Some(path);
-    }
-    // Where `./scripts/install-code-server` puts it when run from the repository root.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the crate is inside the workspace");
-    let data_dir = root.join(".prequel");
-    match find_code_server(None, &data_dir) {
-        Ok(path) => Some(path),
-        Err(missing) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!(
-                "CI=true needs code-server for these tests: {missing} (scripts/install-code-server)"
-            )
-        }
-        Err(missing) => {
-            // Loud: straight to the process's stderr, past the test harness's capture (which
-            // hides `eprintln!` of passing tests). Once per run.
-            let line = format!(
-                "SKIPPED: code-server not installed (run ./scripts/install-code-server): {missing}\n"
-            );
-            let _ = std::io::stderr().write_all(line.as_bytes());
-            None
-        }
-    }
-}
-
-fn repository_challenges() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../challenge")
-}
-
-fn python() -> ChallengeId {
-    ChallengeId::parse("python").expect("valid challenge id")
-}
-
-/// A provisioner on a fresh temp data folder. Dropping it kills every process any instance
-/// under that folder still runs (a failing test stops before its destroy).
-struct LocalFixture {
-    provisioner: Arc<LocalProvisioner>,
-    challenge: ChallengeId,
-    // Dropped after the processes are killed (fields drop after `Drop::drop`).
-    dir: tempfile::TempDir,
-}
-
-impl LocalFixture {
-    fn new(code_server: &Path) -> Self {
-        Self::with(code_server, &repository_challenges(), python(), |_| {})
-    }
-
-    fn with(
-        code_server: &Path,
-        challenges: &Path,
-        challenge: ChallengeId,
-        tweak: impl FnOnce(&mut LocalConfig),
-    ) -> Self {
-        let dir = tempfile::tempdir().expect("temp data folder");
-        let mut config = LocalConfig::new(dir.path(), code_server);
-        config.stop_timeout = Duration::from_secs(5);
-        config.start_timeout = Duration::from_secs(30);
-        tweak(&mut config);
-        let provisioner = LocalProvisioner::new(config, Arc::new(DirChallenges::new(challenges)))
-            .expect("provisioner opens");
-        Self {
-            provisioner: Arc::new(provisioner),
-            challenge,
-            dir,
-        }
-    }
-
-    /// Another provisioner on the same data folder, as a restarted `prequel serve` would open.
-    fn reopen(&self, code_server: &Path) -> LocalProvisioner {
-        let mut config = LocalConfig::new(self.dir.path(), code_server);
-        config.stop_timeout = Duration::from_secs(5);
-        LocalProvisioner::new(
-            config,
-            Arc::new(DirChallenges::new(repository_challenges())),
-        )
-        .expect("provisioner reopens")
-    }
-}
-
-impl Drop for LocalFixture {
-    fn drop(&mut self) {
-        let instances = self.provisioner.config().data_dir.join("instances");
-        for (pid, pgid) in processes_under(&instances) {
-            kill_pid_and_group(pid, pgid, Signal::SIGKILL);
-        }
-    }
-}
-
-impl ProvisionerFixture for LocalFixture {
-    fn provisioner(&self) -> Arc<dyn Provisioner> {
-        self.provisioner.clone()
-    }
-
-    fn challenge(&self) -> ChallengeId {
-        self.challenge.clone()
-    }
-}
-
-struct LocalHarness;
-
-#[async_trait]
-impl ProvisionerHarness for LocalHarness {
-    async fn open(&self) -> Option<Box<dyn ProvisionerFixture>> {
-        Some(Box::new(LocalFixture::new(&code_server()?)))
-    }
-}
+use crate::local_support::{
+    LocalFixture, LocalHarness, UnconfinedHarness, alive, authority, cmdline, code_server,
+    exchange, fake_code_server, files_below, post_login, processes_under, python,
+    repository_challenges, session_cookie, tiny, tiny_challenges,
+};
 
 mod conformance {
     use super::LocalHarness;
@@ -165,160 +44,24 @@ mod conformance {
     prequel_core::provisioner_conformance_tests!(LocalHarness);
 }
 
-/// Running processes whose instance marker names a folder below `folder`, with their groups.
-fn processes_under(folder: &Path) -> Vec<(i32, i32)> {
-    let prefix = format!("{INSTANCE_ENV}={}", folder.display());
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|entry| {
-            let pid: i32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
-            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let after = &stat[stat.rfind(')')? + 1..];
-            let mut fields = after.split_whitespace();
-            let state = fields.next()?;
-            let pgid: i32 = fields.nth(1)?.parse().ok()?;
-            if state == "Z" {
-                return None;
-            }
-            let environ = fs::read(format!("/proc/{pid}/environ")).ok()?;
-            environ
-                .split(|&b| b == 0)
-                .any(|var| var.starts_with(prefix.as_bytes()))
-                .then_some((pid, pgid))
-        })
-        .collect()
-}
+mod conformance_unconfined {
+    use super::UnconfinedHarness;
 
-fn kill_pid_and_group(pid: i32, pgid: i32, sig: Signal) {
-    let own = nix::unistd::getpgrp().as_raw();
-    if pgid > 1 && pgid != own {
-        let _ = signal::killpg(Pid::from_raw(pgid), sig);
-    }
-    if pid > 1 && pid != std::process::id() as i32 {
-        let _ = signal::kill(Pid::from_raw(pid), sig);
-    }
+    prequel_core::provisioner_conformance_tests!(UnconfinedHarness);
 }
-
-fn cmdline(pid: i32) -> String {
-    fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|bytes| String::from_utf8_lossy(&bytes).replace('\0', " "))
-        .unwrap_or_default()
-}
-
-/// `host:port` of an `http://host:port/` URL.
-fn authority(url: &str) -> &str {
-    url.trim_start_matches("http://").trim_end_matches('/')
-}
-
-/// One HTTP/1.1 exchange over a plain socket (the request must say `Connection: close`).
-fn exchange(authority: &str, request: &str) -> String {
-    let mut stream = TcpStream::connect(authority).expect("connect to code-server");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    stream.write_all(request.as_bytes()).expect("send request");
-    let mut response = Vec::new();
-    // code-server may keep the socket open briefly after a short response; what arrived is
-    // enough.
-    let _ = stream.read_to_end(&mut response);
-    String::from_utf8_lossy(&response).into_owned()
-}
-
-fn post_login(authority: &str, password: &str) -> String {
-    let body = format!("password={password}");
-    exchange(
-        authority,
-        &format!(
-            "POST /login HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        ),
-    )
-}
-
-fn session_cookie(response: &str) -> Option<String> {
-    response.lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        if !name.eq_ignore_ascii_case("set-cookie") {
-            return None;
-        }
-        let cookie = value.trim().split(';').next()?;
-        cookie
-            .starts_with("code-server-session=")
-            .then(|| cookie.to_owned())
-    })
-}
-
-/// A challenge folder with one challenge `tiny`: an executable script and a plain file in
-/// `starter/`, and `tests/` and `reference/` that must never reach a workspace.
-fn tiny_challenges() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp challenges");
-    let root = dir.path().join("tiny");
-    let write = |path: &str, text: &str| {
-        let path = root.join(path);
-        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        fs::write(&path, text).expect("write");
-    };
-    write(
-        "challenge.toml",
-        "id = \"tiny\"\ntitle = \"Tiny\"\nlanguage = \"python\"\ndescription = \"A test challenge.\"\ndefault_duration = \"30m\"\n",
-    );
-    write("starter/README.md", "# Tiny\n");
-    write("starter/bin/run.sh", "#!/bin/sh\necho run\n");
-    write("starter/src/main.py", "print('todo')\n");
-    write("tests/test_main.py", "assert secret\n");
-    write("reference/src/main.py", "print('solution')\n");
-    fs::set_permissions(
-        root.join("starter/bin/run.sh"),
-        fs::Permissions::from_mode(0o755),
-    )
-    .expect("chmod");
-    dir
-}
-
-/// Every file below `dir`, as `/`-separated relative paths.
-fn files_below(dir: &Path) -> BTreeSet<String> {
-    fn walk(dir: &Path, base: &Path, out: &mut BTreeSet<String>) {
-        for entry in fs::read_dir(dir).expect("read_dir") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                walk(&path, base, out);
-            } else {
-                let relative = path.strip_prefix(base).expect("below base");
-                out.insert(relative.to_string_lossy().into_owned());
-            }
-        }
-    }
-    let mut out = BTreeSet::new();
-    walk(dir, dir, &mut out);
-    out
-}
-
-/// A fake `code-server` (a shell script named like it) running `body`.
-fn fake_code_server(dir: &Path, body: &str) -> PathBuf {
-    let path = dir.join("code-server");
-    fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write fake");
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod fake");
-    path
-}
-
-// ---------------------------------------------------------------------------------------------
-// With real code-server
-// ---------------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_password_is_in_no_command_line_file_or_log() {
+async fn the_password_is_in_no_command_line_environment_file_or_log() {
     let Some(cs) = code_server() else { return };
     let fixture = LocalFixture::new(&cs);
     let spec = spec(&fixture.challenge);
     let password = spec.password.expose().to_owned();
     create_ok(fixture.provisioner.as_ref(), &spec).await;
     let root = fixture.provisioner.instance_dir(&spec.interview_id);
-    let processes = processes_under(&root);
+    let pids = fixture.provisioner.sandbox_pids(&spec.interview_id);
     assert!(
-        !processes.is_empty(),
-        "no process carries the instance marker"
+        pids.len() >= 3,
+        "the launcher, bwrap's init and code-server: {pids:?}"
     );
     let record = fixture
         .provisioner
@@ -326,15 +69,24 @@ async fn the_password_is_in_no_command_line_file_or_log() {
         .await
         .expect("record")
         .expect("a record exists");
-    let leader = cmdline(record.pid as i32);
+    assert!(record.sandbox.is_some(), "{record:?}");
     assert!(
-        leader.contains("--auth password") && leader.contains("--config"),
-        "{leader}"
+        pids.iter().any(|pid| {
+            let line = cmdline(*pid as i32);
+            line.contains("--auth password")
+                && line.contains("--socket /run/prequel/code-server.sock")
+        }),
+        "no code-server in the sandbox"
     );
-    for (pid, _) in &processes {
+    for pid in &pids {
         assert!(
-            !cmdline(*pid).contains(&password),
+            !cmdline(*pid as i32).contains(&password),
             "the password is on the command line of pid {pid}"
+        );
+        let environ = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&environ).contains(&password),
+            "the password is in the environment of pid {pid}"
         );
     }
     for file in files_below(&root) {
@@ -344,6 +96,9 @@ async fn the_password_is_in_no_command_line_file_or_log() {
             "the password is in {file}"
         );
     }
+    // What code-server checks logins against: an argon2 hash.
+    let config = fs::read_to_string(root.join("etc/code-server.yaml")).expect("config");
+    assert!(config.contains("hashed-password: \"$argon2id$"), "{config}");
     destroy_ok(fixture.provisioner.as_ref(), &spec.interview_id).await;
 }
 
@@ -387,12 +142,12 @@ async fn login_with_the_right_password_sets_a_session_cookie_and_a_wrong_one_doe
         anonymous.starts_with("HTTP/1.1 302") && anonymous.contains("login"),
         "GET / without a session is not sent to the login page: {anonymous}"
     );
-    // With the session, `/` opens the workspace instead of the login page.
+    // With the session, `/` opens the workspace (its path inside the sandbox) instead of the
+    // login page.
     let signed_in = signed_in.expect("signed in");
-    let workspace = fixture.provisioner.workspace_dir(&spec.interview_id);
     assert!(
         signed_in.starts_with("HTTP/1.1 302")
-            && signed_in.contains(&format!("Location: ./?folder={}", workspace.display())),
+            && signed_in.contains("Location: ./?folder=/workspace"),
         "{signed_in}"
     );
     destroy_ok(fixture.provisioner.as_ref(), &spec.interview_id).await;
@@ -402,7 +157,7 @@ async fn login_with_the_right_password_sets_a_session_cookie_and_a_wrong_one_doe
 async fn the_workspace_holds_exactly_the_starter_files_with_their_modes() {
     let Some(cs) = code_server() else { return };
     let challenges = tiny_challenges();
-    let tiny = ChallengeId::parse("tiny").expect("id");
+    let tiny = tiny();
     let fixture = LocalFixture::with(&cs, challenges.path(), tiny.clone(), |_| {});
     let spec = spec(&tiny);
     let (instance, _) = create_ok(fixture.provisioner.as_ref(), &spec).await;
@@ -435,7 +190,8 @@ async fn the_workspace_holds_exactly_the_starter_files_with_their_modes() {
     // The settings that keep the instance quiet and the operator's config out.
     let root = fixture.provisioner.instance_dir(&spec.interview_id);
     let settings: serde_json::Value = serde_json::from_slice(
-        &fs::read(root.join("user-data/User/settings.json")).expect("settings.json"),
+        &fs::read(root.join("home/.local/share/code-server/User/settings.json"))
+            .expect("settings.json"),
     )
     .expect("settings are JSON");
     assert_eq!(settings["telemetry.telemetryLevel"], "off");
@@ -520,9 +276,9 @@ async fn an_edited_file_is_in_the_archive_after_destroy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn destroy_stops_the_process_group_and_escaped_processes_and_closes_the_port() {
+async fn without_the_sandbox_destroy_stops_the_process_group_and_marked_processes() {
     let Some(cs) = code_server() else { return };
-    let fixture = LocalFixture::new(&cs);
+    let fixture = LocalFixture::unconfined(&cs);
     let spec = spec(&fixture.challenge);
     let (instance, _) = create_ok(fixture.provisioner.as_ref(), &spec).await;
     let record = fixture
@@ -577,38 +333,85 @@ async fn destroy_stops_the_process_group_and_escaped_processes_and_closes_the_po
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destroy_kills_the_whole_sandbox_and_closes_the_port() {
+    let Some(cs) = code_server() else { return };
+    let fixture = LocalFixture::new(&cs);
+    let spec = spec(&fixture.challenge);
+    let (instance, _) = create_ok(fixture.provisioner.as_ref(), &spec).await;
+    let pids = fixture.provisioner.sandbox_pids(&spec.interview_id);
+    assert!(!pids.is_empty());
+    let record = fixture
+        .provisioner
+        .record(&spec.interview_id)
+        .await
+        .expect("record")
+        .expect("a record exists");
+    let uid = record.sandbox.as_ref().and_then(|s| s.uid);
+
+    destroy_ok(fixture.provisioner.as_ref(), &spec.interview_id).await;
+
+    let left: Vec<u32> = pids.iter().copied().filter(|pid| alive(*pid)).collect();
+    assert!(left.is_empty(), "processes {left:?} outlived destroy");
+    assert!(
+        fixture
+            .provisioner
+            .sandbox_pids(&spec.interview_id)
+            .is_empty()
+    );
+    assert!(
+        TcpStream::connect(authority(&instance.access_url)).is_err(),
+        "the port still accepts connections"
+    );
+    let root = fixture.provisioner.instance_dir(&spec.interview_id);
+    assert!(!root.exists(), "the instance folder is still there");
+    assert!(
+        fixture
+            .provisioner
+            .archive_path(&spec.interview_id)
+            .is_file()
+    );
+    // As root the instance had a uid of its own, and gave it back.
+    if nix::unistd::geteuid().is_root() {
+        let uid = uid.expect("a uid of its own as root");
+        let claim =
+            Path::new(prequel_core::provision::local::DEFAULT_CLAIMS_DIR).join(uid.to_string());
+        assert!(!claim.exists(), "uid {uid} is still claimed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_provisioner_adopts_a_live_instance_and_replaces_a_dead_one() {
     let Some(cs) = code_server() else { return };
     let fixture = LocalFixture::new(&cs);
     let (live, dead) = (spec(&fixture.challenge), spec(&fixture.challenge));
-    let (live_instance, _) = create_ok(fixture.provisioner.as_ref(), &live).await;
-    create_ok(fixture.provisioner.as_ref(), &dead).await;
-    let record_of = |id| {
-        let provisioner = fixture.provisioner.clone();
-        async move {
-            provisioner
-                .record(id)
-                .await
-                .expect("record")
-                .expect("a record exists")
-        }
-    };
-    let live_record = record_of(&live.interview_id).await;
-    let dead_record = record_of(&dead.interview_id).await;
-    // A crash of one instance: its whole group dies at once.
-    signal::killpg(Pid::from_raw(dead_record.pgid as i32), Signal::SIGKILL).expect("kill group");
+    // The first `serve`: it makes both, then is gone (its gateway and locks with it).
+    let first = fixture.reopen(&cs);
+    let (live_instance, _) = create_ok(&first, &live).await;
+    create_ok(&first, &dead).await;
+    let live_pids = first.sandbox_pids(&live.interview_id);
+    // A crash of one instance: every process of its sandbox dies at once.
+    for pid in first.sandbox_pids(&dead.interview_id) {
+        let _ = signal::kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+    }
     let deadline = Instant::now() + Duration::from_secs(5);
-    while signal::kill(Pid::from_raw(dead_record.pid as i32), None).is_ok()
-        && Instant::now() < deadline
-    {
+    while !first.sandbox_pids(&dead.interview_id).is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    drop(first);
+    let url = authority(&live_instance.access_url).to_owned();
+    let answered = {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || TcpStream::connect(url).is_ok())
+            .await
+            .expect("connect")
+    };
+    assert!(!answered, "the port answers with no serve running");
 
     let restarted = fixture.reopen(&cs);
     assert_eq!(
         restarted.instances().await.expect("instances").len(),
         2,
-        "both instance folders are listed"
+        "both instances are listed"
     );
     assert_eq!(
         restarted.status(&dead.interview_id).await.expect("status"),
@@ -617,20 +420,29 @@ async fn a_restarted_provisioner_adopts_a_live_instance_and_replaces_a_dead_one(
     );
 
     let (adopted, progress) = create_ok(&restarted, &live).await;
-    assert_eq!(adopted, live_instance);
+    assert_eq!(adopted, live_instance, "the same URL");
     assert_eq!(progress.stages(), Vec::new(), "adoption restarts nothing");
     assert_eq!(
-        record_of(&live.interview_id).await.pid,
-        live_record.pid,
-        "adoption kept the process"
+        restarted.sandbox_pids(&live.interview_id),
+        live_pids,
+        "adoption kept the processes"
     );
+    // The adopting provisioner serves the URL again.
+    let login = tokio::task::spawn_blocking(move || {
+        exchange(
+            &url,
+            &format!("GET /login HTTP/1.1\r\nHost: {url}\r\nConnection: close\r\n\r\n"),
+        )
+    })
+    .await
+    .expect("login page");
+    assert!(login.starts_with("HTTP/1.1 200"), "{login}");
 
     let (replaced, progress) = create_ok(&restarted, &dead).await;
     assert_eq!(
         progress.stages(),
         [InterviewState::Initializing, InterviewState::Configuring]
     );
-    assert_ne!(record_of(&dead.interview_id).await.pid, dead_record.pid);
     assert_eq!(
         restarted.status(&dead.interview_id).await.expect("status"),
         InstanceStatus::Running(replaced)
@@ -640,7 +452,7 @@ async fn a_restarted_provisioner_adopts_a_live_instance_and_replaces_a_dead_one(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_port_taken_at_start_is_retried_on_another_port() {
+async fn without_the_sandbox_a_port_taken_at_start_is_retried_on_another_port() {
     let Some(cs) = code_server() else { return };
     let scripts = tempfile::tempdir().expect("temp");
     let first_done = scripts.path().join("first-done");
@@ -654,7 +466,9 @@ async fn a_port_taken_at_start_is_retried_on_another_port() {
             cs = cs.display()
         ),
     );
-    let fixture = LocalFixture::with(&fake, &repository_challenges(), python(), |_| {});
+    let fixture = LocalFixture::with(&fake, &repository_challenges(), python(), |config| {
+        config.sandbox = None;
+    });
     let spec = spec(&fixture.challenge);
     let (_, progress) = create_ok(fixture.provisioner.as_ref(), &spec).await;
     let logs = progress.logs();
@@ -692,7 +506,10 @@ async fn a_start_that_never_answers_times_out_retryably_and_leaves_no_process() 
     assert!(err.message.contains("/healthz"), "{err}");
     let root = fixture.provisioner.instance_dir(&spec.interview_id);
     assert!(
-        processes_under(&root).is_empty(),
+        fixture
+            .provisioner
+            .sandbox_pids(&spec.interview_id)
+            .is_empty(),
         "the failed start left processes"
     );
     // What is left (the folder and its log) is listed, so a cleanup destroy removes it.
@@ -734,13 +551,15 @@ async fn a_code_server_that_exits_at_once_fails_retryably_with_its_log() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_port_clash_on_every_attempt_is_a_retryable_error() {
+async fn without_the_sandbox_a_port_clash_on_every_attempt_is_a_retryable_error() {
     let scripts = tempfile::tempdir().expect("temp");
     let fake = fake_code_server(
         scripts.path(),
         "echo 'Error: listen EADDRINUSE: address already in use' >&2\nexit 1",
     );
-    let fixture = LocalFixture::with(&fake, &repository_challenges(), python(), |_| {});
+    let fixture = LocalFixture::with(&fake, &repository_challenges(), python(), |config| {
+        config.sandbox = None;
+    });
     let spec = spec(&fixture.challenge);
     let progress = RecordingProgress::default();
     let err = fixture
@@ -760,14 +579,16 @@ async fn a_port_clash_on_every_attempt_is_a_retryable_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_password_reaches_code_server_through_its_environment() {
+async fn without_the_sandbox_the_password_reaches_code_server_through_its_environment() {
     // The fake prints what it received; the test reads it from the instance log.
     let scripts = tempfile::tempdir().expect("temp");
     let fake = fake_code_server(
         scripts.path(),
         "echo \"args: $*\"\necho \"password: $PASSWORD\"\necho \"home: $HOME\"\nexit 7",
     );
-    let fixture = LocalFixture::with(&fake, &repository_challenges(), python(), |_| {});
+    let fixture = LocalFixture::with(&fake, &repository_challenges(), python(), |config| {
+        config.sandbox = None;
+    });
     let spec = spec(&fixture.challenge);
     let err = fixture
         .provisioner
@@ -804,6 +625,66 @@ async fn the_password_reaches_code_server_through_its_environment() {
     // this fake prints).
     assert!(!err.message.contains(spec.password.expose()), "{err}");
     assert!(err.message.contains("[redacted]"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_sandbox_code_server_gets_its_socket_a_hash_and_a_clean_environment() {
+    // The fake prints what it sees from inside; the test reads the instance log.
+    let scripts = tempfile::tempdir().expect("temp");
+    let fake = fake_code_server(
+        scripts.path(),
+        "echo \"args: $*\"\nenv | sort | sed 's/^/env: /'\necho \"id: $(id -u) $(id -g)\"\necho \"config: $(cat /etc/prequel/code-server.yaml | grep hashed)\"\nexit 7",
+    );
+    let fixture = LocalFixture::with(&fake, &repository_challenges(), python(), |_| {});
+    let spec = spec(&fixture.challenge);
+    let err = fixture
+        .provisioner
+        .create(&spec, &RecordingProgress::default())
+        .await
+        .expect_err("the fake exits");
+    assert!(err.message.contains("exit code 7"), "{err}");
+    let root = fixture.provisioner.instance_dir(&spec.interview_id);
+    let log = fs::read_to_string(root.join("code-server.log")).expect("log");
+    assert!(!log.contains(spec.password.expose()), "{log}");
+    let args = log
+        .lines()
+        .find(|l| l.starts_with("args: "))
+        .expect("args line");
+    for flag in [
+        "--socket /run/prequel/code-server.sock",
+        "--config /etc/prequel/code-server.yaml",
+        "--auth password",
+        "--disable-proxy",
+        "--disable-telemetry",
+        "--user-data-dir /home/candidate/.local/share/code-server",
+        "/workspace",
+    ] {
+        assert!(args.contains(flag), "{flag} missing from {args}");
+    }
+    assert!(!args.contains("--bind-addr"), "{args}");
+    let env: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("env: "))
+        .collect();
+    let names: BTreeSet<&str> = env.iter().filter_map(|l| l.split('=').next()).collect();
+    // The sandbox's own variables only: nothing of serve's environment (tokens, cloud
+    // credentials), no marker, no password.
+    for name in &names {
+        assert!(
+            [
+                "HOME", "USER", "LOGNAME", "SHELL", "LANG", "PATH", "PWD", "SHLVL", "_", "TZ",
+                "OLDPWD"
+            ]
+            .contains(name),
+            "unexpected variable {name} in {env:?}"
+        );
+    }
+    assert!(env.contains(&"HOME=/home/candidate"), "{env:?}");
+    assert!(log.contains("id: 1000 1000"), "{log}");
+    assert!(
+        log.contains("config: hashed-password: \"$argon2id$"),
+        "{log}"
+    );
 }
 
 #[tokio::test]
@@ -938,9 +819,8 @@ async fn an_interview_is_destroyed_on_its_own_when_its_time_is_up() {
         }
     };
     let active = wait_for(InterviewState::Active).await;
-    let instances = data.join("instances");
     assert!(
-        !processes_under(&instances).is_empty(),
+        !fixture.provisioner.sandbox_pids(&interview.id).is_empty(),
         "code-server runs for the active interview"
     );
     assert!(
@@ -962,7 +842,7 @@ async fn an_interview_is_destroyed_on_its_own_when_its_time_is_up() {
     let archive = destroyed.archive.expect("the archive is recorded");
     assert!(Path::new(&archive).is_file(), "{archive} exists");
     assert!(
-        processes_under(&instances).is_empty(),
+        fixture.provisioner.sandbox_pids(&interview.id).is_empty(),
         "no process of the instance is left"
     );
     let _ = stop.send(true);

@@ -4,6 +4,8 @@ mod facade;
 mod grammar;
 mod grammar_fuzz;
 mod local_provisioner;
+mod local_support;
+mod sandbox;
 mod scale;
 mod scheduler;
 mod store;

@@ -1,18 +1,16 @@
 //! Files of an instance: its folder layout, the record a later process reads, the settings and
-//! config code-server starts with, the starter files, and the archive of the candidate's work.
+//! config code-server starts with, and the starter files. (The archive is `archive.rs`.)
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::{self, Write};
 use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 
-use crate::challenge::BundleFile;
+use crate::challenge::{BundleFile, Network};
 
 /// The record's file name inside an instance folder.
 pub(super) const RECORD_FILE: &str = "instance.json";
@@ -34,8 +32,17 @@ pub(super) struct InstancePaths {
     pub log: PathBuf,
     /// The instance record.
     pub record: PathBuf,
-    /// `HOME` and the XDG folders of the process.
+    /// `HOME` and the XDG folders of the process (in a sandbox: the candidate's home, with
+    /// code-server's user data and extensions inside).
     pub home: PathBuf,
+    /// Sandbox only: the folder of code-server's socket (the candidate's).
+    pub run: PathBuf,
+    /// Sandbox only: our read-only files for the sandbox (passwd, code-server's config).
+    pub etc: PathBuf,
+    /// Sandbox only: the egress proxy's socket folder (internet challenges).
+    pub egress: PathBuf,
+    /// The lock whoever serves the instance's port holds (`gateway.rs`).
+    pub gateway_lock: PathBuf,
 }
 
 impl InstancePaths {
@@ -48,8 +55,22 @@ impl InstancePaths {
             log: root.join("code-server.log"),
             record: root.join(RECORD_FILE),
             home: root.join("home"),
+            run: root.join("run"),
+            etc: root.join("etc"),
+            egress: root.join("egress"),
+            gateway_lock: root.join("gateway.lock"),
             root,
         }
+    }
+
+    /// code-server's socket, seen from the host.
+    pub fn socket(&self) -> PathBuf {
+        self.run.join("code-server.sock")
+    }
+
+    /// The egress proxy's socket, seen from the host.
+    pub fn egress_socket(&self) -> PathBuf {
+        self.egress.join("egress.sock")
     }
 }
 
@@ -73,6 +94,37 @@ pub struct InstanceRecord {
     /// Whether the create finished: files in place and `/healthz` answered. A record that is not
     /// ready belongs to a create that crashed or failed; such an instance is never adopted.
     pub ready: bool,
+    /// Set when the instance runs in a sandbox: `pid` is then its launcher's, `port` the one
+    /// serve's gateway listens on for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<SandboxRecord>,
+}
+
+/// What a sandboxed instance was started with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxRecord {
+    /// The host uid its processes run as (root only).
+    pub uid: Option<u32>,
+    /// Whether it has the egress proxy.
+    #[serde(with = "network_word")]
+    pub network: Network,
+}
+
+mod network_word {
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    use crate::challenge::Network;
+
+    pub fn serialize<S: Serializer>(network: &Network, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(network.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Network, D::Error> {
+        Ok(match String::deserialize(d)?.as_str() {
+            "internet" => Network::Internet,
+            _ => Network::None,
+        })
+    }
 }
 
 /// Reads the record; `Ok(None)` when there is none (or it is unreadable, which a crash while
@@ -162,6 +214,37 @@ pub(super) fn prepare(paths: &InstancePaths) -> io::Result<()> {
     write_private(&paths.user_data.join("User/settings.json"), &settings)
 }
 
+/// Removes an instance folder whatever was done to the permissions inside it: a candidate who
+/// ran `chmod 000` on a folder of theirs (as serve's own user, without the sandbox as root) would
+/// otherwise make the removal fail forever.
+pub(super) fn remove_folder(root: &Path) -> io::Result<()> {
+    match fs::remove_dir_all(root) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::PermissionDenied => {
+            open_up(root);
+            match fs::remove_dir_all(root) {
+                Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            }
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// `u+rwx` on every folder below `dir` (never through a link).
+fn open_up(dir: &Path) {
+    let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            open_up(&entry.path());
+        }
+    }
+}
+
 /// Whether a bundle path stays below the folder it is written into. The challenge source
 /// guarantees it; checking again costs nothing and keeps a broken source from writing
 /// elsewhere.
@@ -205,100 +288,6 @@ pub(super) fn missing_starter(workspace: &Path, files: &[BundleFile]) -> Option<
         .map(|file| file.path.clone())
 }
 
-/// What an archive holds.
-#[derive(Debug, Clone)]
-pub(super) struct ArchiveSummary {
-    pub path: PathBuf,
-    pub files: usize,
-    pub bytes: u64,
-}
-
-/// Archives `workspace` to `archive` (`.tar.gz`, entries under `prefix/`): written to a temp name
-/// in the same folder, synced, then renamed, so a crash never leaves half an archive under the
-/// final name. An existing archive is replaced (a retried destroy archives the newest work).
-pub(super) fn archive_workspace(
-    workspace: &Path,
-    prefix: &str,
-    archive: &Path,
-) -> io::Result<ArchiveSummary> {
-    let folder = archive
-        .parent()
-        .ok_or_else(|| io::Error::other("archive path has no folder"))?;
-    fs::create_dir_all(folder)?;
-    let name = archive
-        .file_name()
-        .ok_or_else(|| io::Error::other("archive path has no file name"))?;
-    let tmp = folder.join(format!(
-        ".{}.{}.partial",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        let mut builder =
-            tar::Builder::new(GzEncoder::new(BufWriter::new(file), Compression::default()));
-        let mut summary = ArchiveSummary {
-            path: archive.to_owned(),
-            files: 0,
-            bytes: 0,
-        };
-        builder.append_dir(prefix, workspace)?;
-        append_tree(&mut builder, workspace, Path::new(prefix), &mut summary)?;
-        let file = builder
-            .into_inner()?
-            .finish()?
-            .into_inner()
-            .map_err(|err| err.into_error())?;
-        file.sync_all()?;
-        fs::rename(&tmp, archive)?;
-        // The rename is durable only once the folder is synced.
-        File::open(folder)?.sync_all()?;
-        Ok(summary)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// Adds a folder's contents, without following symbolic links: a candidate's link to
-/// `/etc/shadow` is archived as a link, not as the file. Sockets and FIFOs are skipped.
-fn append_tree<W: Write>(
-    builder: &mut tar::Builder<W>,
-    dir: &Path,
-    prefix: &Path,
-    summary: &mut ArchiveSummary,
-) -> io::Result<()> {
-    let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|entry| entry.file_name());
-    for entry in entries {
-        let path = entry.path();
-        let name = prefix.join(entry.file_name());
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            builder.append_dir(&name, &path)?;
-            append_tree(builder, &path, &name, summary)?;
-        } else if kind.is_file() {
-            let mut file = File::open(&path)?;
-            builder.append_file(&name, &mut file)?;
-            summary.files += 1;
-            summary.bytes += entry.metadata()?.len();
-        } else if kind.is_symlink() {
-            let target = fs::read_link(&path)?;
-            let mut header = tar::Header::new_gnu();
-            header.set_metadata(&fs::symlink_metadata(&path)?);
-            header.set_size(0);
-            builder.append_link(&mut header, &name, &target)?;
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,19 +300,5 @@ mod tests {
         for bad in ["", "..", "../x", "a/../../x", "/etc/passwd", "./a"] {
             assert!(safe_relative(bad).is_none(), "{bad:?} was accepted");
         }
-    }
-
-    #[test]
-    fn a_failed_archive_leaves_neither_a_final_nor_a_temp_file() {
-        let dir = tempfile::tempdir().expect("temp");
-        let history = dir.path().join("history");
-        let archive = history.join("abcd.tar.gz");
-        let result = archive_workspace(&dir.path().join("missing"), "abcd", &archive);
-        assert!(result.is_err());
-        let left: Vec<_> = fs::read_dir(&history)
-            .expect("history exists")
-            .map(|e| e.expect("entry").file_name())
-            .collect();
-        assert!(left.is_empty(), "{left:?}");
     }
 }

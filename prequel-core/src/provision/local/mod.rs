@@ -1,59 +1,75 @@
-//! The local provisioner: one code-server process per interview on this machine.
+//! The local provisioner: one code-server per interview on this machine, each in a sandbox.
 //!
 //! [`LocalProvisioner`] keeps everything under a data folder:
 //!
 //! ```text
 //! data_dir/instances/<interview id>/   0700, removed at destroy
-//!     instance.json                    pid, process group, port, checksum, started_at, ready
+//!     instance.json                    pid, port, checksum, started_at, ready, sandbox (uid, network)
+//!     code-server.log                  stdout and stderr of the instance
+//!     gateway.lock                     held by the serve process that serves its port
 //!     workspace/                       the starter files, then the candidate's work
-//!     user-data/User/settings.json     no telemetry, no AI chat, no trust prompt, no welcome
-//!     extensions/  home/               --extensions-dir; HOME and the XDG folders
-//!     config.yaml  code-server.log     --config (no password in it); stdout and stderr
+//!     home/                            the candidate's home; code-server's user data inside
+//!     run/                             code-server's socket
+//!     etc/                             passwd, group, hosts, code-server.yaml (an argon2 hash)
+//!     egress/                          the egress proxy's socket (internet challenges)
 //! data_dir/history/<interview id>.tar.gz   the archived workspace, kept after destroy
 //! ```
 //!
-//! code-server runs in its own process group with the password in its environment only (never
-//! on the command line, which every user can read in `/proc`), on a free port of the bind
-//! address. Every process it starts inherits the variable [`INSTANCE_ENV`], so destroy finds
-//! the candidate's terminal and what it started even outside code-server's process group.
+//! Each instance runs in a sandbox (`sandbox/`): namespaces, a uid and a cgroup of its own,
+//! no network; `serve` passes its URL's connections to code-server's socket (`gateway.rs`).
+//! Destroy freezes the sandbox, archives the workspace without trusting anything in it
+//! (`archive.rs`), then kills the cgroup whole. If the sandbox cannot be made on this host,
+//! [`LocalProvisioner::new`] refuses to open, naming what is missing.
+//!
+//! Without the sandbox (`LocalConfig::sandbox = None`, `--sandbox off`), code-server runs as
+//! this process's user on a port of its own (`unconfined.rs`): isolation between interviews'
+//! folders only, nothing a candidate with a shell cannot undo.
+//!
 //! The record makes every call idempotent by interview id and lets a restarted `prequel serve`
-//! adopt the instances a previous process started.
-//!
-//! This is isolation between interviews, not a sandbox: the candidate's terminal runs as the
-//! user Prequel runs as. Run `prequel serve` as a dedicated user on a machine for interviews,
-//! or use the ECS provisioner.
-//!
-//! code-server itself comes from `./scripts/install-code-server`; [`find_code_server`] finds
-//! it.
+//! adopt the instances a previous process started. code-server itself comes from
+//! `./scripts/install-code-server`; [`find_code_server`] finds it.
 
+mod archive;
+mod egress;
 mod files;
+mod gateway;
 mod process;
+mod sandbox;
+mod sandboxed;
+mod unconfined;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use thiserror::Error;
 use tracing::instrument;
 
-pub use files::InstanceRecord;
+pub use archive::{ArchiveLimits, NOTES_FILE};
+pub use files::{InstanceRecord, SandboxRecord};
+pub use gateway::RESCAN;
+pub use sandbox::{
+    CANDIDATE_UID, CANDIDATE_USER, DEFAULT_CLAIMS_DIR, DEFAULT_UIDS, Limits, SandboxConfig,
+    SandboxUnavailable,
+};
 
-use self::files::{InstancePaths, archive_workspace, read_record, write_record};
-use self::process::{HEALTH_TIMEOUT, Launch, Started};
-use crate::challenge::{ChallengeBundle, ChallengeError, ChallengeSource};
-use crate::clock::{Clock, SystemClock};
+use self::archive::{ArchiveSummary, archive_workspace};
+use self::files::{InstancePaths, read_record};
+use self::gateway::Gateway;
+use self::sandbox::Sandbox;
+use crate::challenge::{ChallengeError, ChallengeSource};
 use crate::domain::{InterviewId, InterviewState};
 use crate::provision::{
     Destroyed, Instance, InstanceSpec, InstanceStatus, Progress, ProvisionError, Provisioner,
 };
 
-/// The environment variable every process of an instance carries, set to the instance folder.
-/// Destroy stops every process that has it, wherever it went (another session, another process
-/// group, reparented to init).
+/// The environment variable every process of an instance without the sandbox carries, set to
+/// the instance folder. Destroy stops every process that has it, wherever it went (another
+/// session, another process group, reparented to init).
 pub const INSTANCE_ENV: &str = "PREQUEL_INSTANCE_DIR";
 
 /// The command that installs code-server where [`find_code_server`] looks last.
@@ -85,8 +101,15 @@ pub struct LocalConfig {
     pub public_host: Option<String>,
     /// How long a start may take before it fails (retryably). Default 60 s.
     pub start_timeout: Duration,
-    /// How long processes get after SIGTERM before SIGKILL. Default 10 s.
+    /// How long processes get after SIGTERM before SIGKILL (without the sandbox; a sandbox's
+    /// processes are killed at once, after their work is archived). Default 10 s.
     pub stop_timeout: Duration,
+    /// The sandbox every instance runs in (on by default). `None` runs code-server as this
+    /// process's own user with nothing between the candidate and the server's files: only for
+    /// people the server's owner trusts with them.
+    pub sandbox: Option<SandboxConfig>,
+    /// The caps on an archive of the candidate's work.
+    pub archive: ArchiveLimits,
 }
 
 impl LocalConfig {
@@ -99,6 +122,8 @@ impl LocalConfig {
             public_host: None,
             start_timeout: Duration::from_secs(60),
             stop_timeout: Duration::from_secs(10),
+            sandbox: Some(SandboxConfig::default()),
+            archive: ArchiveLimits::default(),
         }
     }
 }
@@ -177,6 +202,17 @@ pub struct LocalProvisioner {
     /// take turns (the scheduler never runs both at once, but a retried claim may overlap a
     /// slow first attempt). Weak: an entry lives only while someone holds or waits for it.
     turns: Mutex<HashMap<InterviewId, Weak<tokio::sync::Mutex<()>>>>,
+    /// How instances are run: in a sandbox (with the gateway to their sockets), or not.
+    runtime: Runtime,
+}
+
+/// How this provisioner runs instances.
+enum Runtime {
+    Sandboxed {
+        sandbox: Arc<Sandbox>,
+        gateway: Gateway,
+    },
+    Unconfined,
 }
 
 impl fmt::Debug for LocalProvisioner {
@@ -189,7 +225,9 @@ impl fmt::Debug for LocalProvisioner {
 
 impl LocalProvisioner {
     /// A provisioner keeping its instances under `config.data_dir` (created if missing). Fails
-    /// if the folders cannot be created or `config.code_server` is not an executable.
+    /// if the folders cannot be created, `config.code_server` is not an executable, or the
+    /// sandbox is asked for and cannot be made here (the message names what is missing and how
+    /// to fix it).
     pub fn new(
         mut config: LocalConfig,
         challenges: Arc<dyn ChallengeSource>,
@@ -217,11 +255,60 @@ impl LocalProvisioner {
         config.code_server = std::path::absolute(&config.code_server).map_err(|err| {
             ProvisionError::permanent(format!("cannot resolve the code-server path: {err}"))
         })?;
-        Ok(Self {
+        let runtime = match &config.sandbox {
+            Some(sandbox) => {
+                let sandbox = Sandbox::probe(sandbox.clone(), &config.data_dir)
+                    .map_err(|err| ProvisionError::permanent(err.to_string()))?;
+                tracing::info!("{}", sandbox.describe());
+                let sandbox = Arc::new(sandbox);
+                let gateway = Gateway::new(
+                    config.data_dir.join("instances"),
+                    config.bind,
+                    sandbox.clone(),
+                );
+                Runtime::Sandboxed { sandbox, gateway }
+            }
+            None => Runtime::Unconfined,
+        };
+        let provisioner = Self {
             config,
             challenges,
             turns: Mutex::default(),
-        })
+            runtime,
+        };
+        provisioner.ensure_gateway();
+        Ok(provisioner)
+    }
+
+    /// Whether instances run in the sandbox.
+    pub fn sandboxed(&self) -> bool {
+        matches!(self.runtime, Runtime::Sandboxed { .. })
+    }
+
+    /// The processes (host pids) of an instance's sandbox, from its cgroup: what teardown kills.
+    /// Empty without the sandbox or when none runs.
+    pub fn sandbox_pids(&self, interview: &InterviewId) -> Vec<u32> {
+        match &self.runtime {
+            Runtime::Sandboxed { sandbox, .. } => sandbox.group(interview.as_str()).pids(),
+            Runtime::Unconfined => Vec::new(),
+        }
+    }
+
+    /// An instance sandbox's memory use in bytes (its cgroup's count: processes, page cache,
+    /// `/tmp`), when it runs in one.
+    pub fn sandbox_memory(&self, interview: &InterviewId) -> Option<u64> {
+        match &self.runtime {
+            Runtime::Sandboxed { sandbox, .. } => sandbox.group(interview.as_str()).memory_bytes(),
+            Runtime::Unconfined => None,
+        }
+    }
+
+    /// Starts serving the ports of running instances (at once, and again every [`RESCAN`]),
+    /// when called on a tokio runtime; every provisioner call does this too.
+    pub fn ensure_gateway(&self) {
+        if let Runtime::Sandboxed { gateway, .. } = &self.runtime {
+            gateway.ensure_supervisor();
+        }
     }
 
     /// The settings in force (with the data folder resolved to an absolute path).
@@ -303,305 +390,6 @@ impl LocalProvisioner {
         };
         lock.lock_owned().await
     }
-
-    /// Starts code-server on a free port and writes the (not yet ready) record.
-    async fn start_process(
-        &self,
-        paths: &InstancePaths,
-        spec: &InstanceSpec,
-        checksum: &str,
-    ) -> Result<(Started, SocketAddr), ProvisionError> {
-        let paths = paths.clone();
-        let code_server = self.config.code_server.clone();
-        let bind = self.config.bind;
-        let password = spec.password.clone();
-        let checksum = checksum.to_owned();
-        blocking("starting code-server", move || {
-            let port = process::free_port(bind)
-                .map_err(|err| io_transient("no free port to start code-server on", &err))?;
-            let addr = SocketAddr::new(bind, port);
-            let started = process::spawn(&Launch {
-                code_server: &code_server,
-                addr,
-                paths: &paths,
-                password: &password,
-            })
-            .map_err(|err| io_transient("cannot start code-server", &err))?;
-            let record = InstanceRecord {
-                pid: started.pid,
-                pgid: started.pid,
-                bind,
-                port,
-                checksum,
-                started_at: SystemClock.now(),
-                ready: false,
-            };
-            if let Err(err) = write_record(&paths, &record) {
-                process::kill_group_now(started.pid);
-                return Err(io_transient("cannot write the instance record", &err));
-            }
-            Ok((started, addr))
-        })
-        .await
-    }
-
-    /// Waits until code-server answers `/healthz` with 200 on a socket of its own, it exits, or
-    /// the deadline passes.
-    async fn wait_ready(
-        &self,
-        started: &Started,
-        addr: SocketAddr,
-        deadline: Instant,
-        root: &Path,
-        log: &Path,
-    ) -> Result<(), StartFailure> {
-        loop {
-            if let Some(status) = started.exit.get() {
-                let log = log.to_owned();
-                let offset = started.log_offset;
-                let tail =
-                    tokio::task::spawn_blocking(move || process::log_since(&log, offset, 2000))
-                        .await
-                        .unwrap_or_default();
-                return Err(if tail.contains("EADDRINUSE") {
-                    StartFailure::PortTaken
-                } else {
-                    StartFailure::Exited(describe_exit(*status), tail)
-                });
-            }
-            let healthy =
-                tokio::task::spawn_blocking(move || process::healthz(addr, HEALTH_TIMEOUT))
-                    .await
-                    .unwrap_or(false);
-            // Exited meanwhile? Then whatever answered is not ours.
-            if healthy && started.exit.get().is_none() {
-                // Nor is it when another instance holds the port: ours failed (or is about to
-                // fail) to bind it, and is stopped and started again on another port.
-                let (root, pgid, port) = (root.to_owned(), started.pid, addr.port());
-                let ours = tokio::task::spawn_blocking(move || {
-                    process::instance_listens_on(&root, pgid, port)
-                })
-                .await
-                .unwrap_or(false);
-                return if ours {
-                    Ok(())
-                } else {
-                    Err(StartFailure::PortTaken)
-                };
-            }
-            if Instant::now() >= deadline {
-                return Err(StartFailure::Timeout);
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
-    }
-
-    /// Stops every process of the instance and removes its folder.
-    async fn teardown(&self, paths: &InstancePaths) -> Result<String, ProvisionError> {
-        let paths = paths.clone();
-        let grace = self.config.stop_timeout;
-        blocking("stopping code-server", move || {
-            let known_group = read_record(&paths)
-                .ok()
-                .flatten()
-                .filter(|r| process::is_code_server_of(r.pid, &paths.root))
-                .map(|r| r.pgid);
-            let report = process::stop_instance(&paths.root, known_group, grace)
-                .map_err(ProvisionError::transient)?;
-            match std::fs::remove_dir_all(&paths.root) {
-                Ok(()) => {}
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                Err(err) => return Err(io_transient("cannot remove the instance folder", &err)),
-            }
-            Ok(match (report.found, report.killed) {
-                (0, _) => "no process was running; removed the instance folder".to_owned(),
-                (n, false) => format!("stopped {n} processes; removed the instance folder"),
-                (n, true) => format!(
-                    "stopped {n} processes (SIGKILL after {} s); removed the instance folder",
-                    grace.as_secs()
-                ),
-            })
-        })
-        .await
-    }
-
-    /// What exists for an interview, looked at from the files and processes.
-    async fn inspect(&self, paths: &InstancePaths) -> Result<Found, ProvisionError> {
-        let paths = paths.clone();
-        blocking("inspecting the instance", move || {
-            if !paths.root.exists() {
-                return Ok(Found::Nothing);
-            }
-            let record = read_record(&paths)
-                .map_err(|err| io_transient("cannot read the instance record", &err))?;
-            let Some(record) = record else {
-                return Ok(Found::Stale("it has no instance record".to_owned()));
-            };
-            if !record.ready {
-                return Ok(Found::Stale("an earlier start did not finish".to_owned()));
-            }
-            if !process::is_code_server_of(record.pid, &paths.root) {
-                return Ok(Found::Stale(format!(
-                    "its code-server (pid {}) is not running",
-                    record.pid
-                )));
-            }
-            let addr = SocketAddr::new(record.bind, record.port);
-            // A busy machine may answer slowly once; only repeated silence counts.
-            let healthy = (0..3).any(|_| process::healthz(addr, HEALTH_TIMEOUT));
-            if !healthy {
-                return Ok(Found::Stale(format!(
-                    "its code-server (pid {}) does not answer /healthz",
-                    record.pid
-                )));
-            }
-            Ok(Found::Ready(record))
-        })
-        .await
-    }
-
-    /// Starts code-server (retrying on a port clash), puts the files in place and waits until
-    /// it is ready. On any failure no process of the attempt is left running.
-    async fn start(
-        &self,
-        spec: &InstanceSpec,
-        bundle: &ChallengeBundle,
-        paths: &InstancePaths,
-        progress: &dyn Progress,
-    ) -> Result<InstanceRecord, ProvisionError> {
-        let began = Instant::now();
-        let deadline = began + self.config.start_timeout;
-        let mut files_in_place = false;
-        for attempt in 1..=PORT_ATTEMPTS {
-            let (started, addr) = self.start_process(paths, spec, &bundle.checksum).await?;
-            // From here on, a failure or a dropped future (a lost lease) must not leave the
-            // process running.
-            let guard = KillOnDrop(Some(started.pid));
-            progress
-                .log(format!(
-                    "code-server starting on port {} (pid {})",
-                    addr.port(),
-                    started.pid
-                ))
-                .await;
-            if !files_in_place {
-                progress.stage(InterviewState::Configuring).await;
-                // Written while code-server boots; nobody can log in before /healthz answers.
-                let workspace = paths.workspace.clone();
-                let files = bundle.files.clone();
-                let (count, bytes) = blocking("writing the starter files", move || {
-                    files::write_starter(&workspace, &files)
-                        .map_err(|err| io_transient("cannot write the starter files", &err))
-                })
-                .await?;
-                progress
-                    .log(format!(
-                        "{count} starter files ({bytes} bytes) of challenge `{}` in place ({})",
-                        spec.challenge, bundle.checksum
-                    ))
-                    .await;
-                files_in_place = true;
-            }
-            let failure = match self
-                .wait_ready(&started, addr, deadline, &paths.root, &paths.log)
-                .await
-            {
-                Ok(()) => {
-                    let record = self.finish(paths, bundle, &started, addr).await?;
-                    guard.disarm();
-                    progress
-                        .log(format!(
-                            "code-server ready after {:.1} s",
-                            began.elapsed().as_secs_f64()
-                        ))
-                        .await;
-                    return Ok(record);
-                }
-                Err(failure) => failure,
-            };
-            // Stop this attempt properly (its children too) before retrying or failing.
-            let root = paths.root.clone();
-            let pgid = started.pid;
-            let grace = self.config.stop_timeout;
-            blocking("stopping code-server", move || {
-                process::stop_instance(&root, Some(pgid), grace).map_err(ProvisionError::transient)
-            })
-            .await?;
-            guard.disarm();
-            match failure {
-                StartFailure::PortTaken if attempt < PORT_ATTEMPTS => {
-                    progress
-                        .log(format!(
-                            "port {} was taken before code-server bound it; trying another",
-                            addr.port()
-                        ))
-                        .await;
-                }
-                StartFailure::PortTaken => {
-                    return Err(ProvisionError::transient(format!(
-                        "code-server could not bind a free port in {PORT_ATTEMPTS} attempts"
-                    )));
-                }
-                StartFailure::Exited(status, tail) => {
-                    // code-server does not log the password; a wrapper script might.
-                    let tail = tail.replace(spec.password.expose(), "[redacted]");
-                    tracing::warn!(%status, log = %tail, "code-server exited while starting");
-                    return Err(ProvisionError::transient(format!(
-                        "code-server exited while starting ({status}); its log ends with: {}",
-                        last_lines(&tail, 5)
-                    )));
-                }
-                StartFailure::Timeout => {
-                    return Err(ProvisionError::transient(format!(
-                        "code-server did not answer /healthz within {} s",
-                        self.config.start_timeout.as_secs()
-                    )));
-                }
-            }
-        }
-        Err(ProvisionError::transient(
-            "code-server could not be started".to_owned(),
-        ))
-    }
-
-    /// Checks the files are there and marks the record ready.
-    async fn finish(
-        &self,
-        paths: &InstancePaths,
-        bundle: &ChallengeBundle,
-        started: &Started,
-        addr: SocketAddr,
-    ) -> Result<InstanceRecord, ProvisionError> {
-        let paths = paths.clone();
-        let files = bundle.files.clone();
-        let checksum = bundle.checksum.clone();
-        let pid = started.pid;
-        blocking("finishing the start", move || {
-            if let Some(missing) = files::missing_starter(&paths.workspace, &files) {
-                return Err(ProvisionError::transient(format!(
-                    "starter file {missing} is missing from the workspace"
-                )));
-            }
-            let mut record = read_record(&paths)
-                .ok()
-                .flatten()
-                .filter(|r| r.pid == pid)
-                .unwrap_or(InstanceRecord {
-                    pid,
-                    pgid: pid,
-                    bind: addr.ip(),
-                    port: addr.port(),
-                    checksum: checksum.clone(),
-                    started_at: SystemClock.now(),
-                    ready: false,
-                });
-            record.ready = true;
-            write_record(&paths, &record)
-                .map_err(|err| io_transient("cannot write the instance record", &err))?;
-            Ok(record)
-        })
-        .await
-    }
 }
 
 /// What an existing instance folder holds.
@@ -613,27 +401,65 @@ enum Found {
     Stale(String),
 }
 
-/// Why a start attempt failed.
-enum StartFailure {
-    PortTaken,
-    Exited(String, String),
-    Timeout,
-}
-
-/// Kills a process group when dropped, unless disarmed: a create future dropped mid-start (a
-/// lost lease, a shutdown) leaves no code-server behind.
-struct KillOnDrop(Option<u32>);
-
-impl KillOnDrop {
-    fn disarm(mut self) {
-        self.0 = None;
+impl LocalProvisioner {
+    /// What exists for an interview, looked at from the files, the processes and the socket.
+    async fn inspect(&self, paths: &InstancePaths) -> Result<Found, ProvisionError> {
+        match &self.runtime {
+            Runtime::Sandboxed { sandbox, gateway } => {
+                self.inspect_sandboxed(sandbox, gateway, paths).await
+            }
+            Runtime::Unconfined => self.inspect_unconfined(paths).await,
+        }
     }
-}
 
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(pgid) = self.0 {
-            process::kill_group_now(pgid);
+    /// Stops every process of the instance and removes its folder; says what it did.
+    async fn teardown(
+        &self,
+        interview: &InterviewId,
+        paths: &InstancePaths,
+    ) -> Result<String, ProvisionError> {
+        match &self.runtime {
+            Runtime::Sandboxed { sandbox, gateway } => {
+                self.teardown_sandboxed(sandbox, gateway, interview, paths, true)
+                    .await
+            }
+            Runtime::Unconfined => self.teardown_unconfined(paths, true).await,
+        }
+    }
+
+    /// Stops every process of the instance, keeping its folder (the work in it could not be
+    /// archived and waits for the next attempt).
+    async fn stop_processes(
+        &self,
+        interview: &InterviewId,
+        paths: &InstancePaths,
+    ) -> Result<String, ProvisionError> {
+        match &self.runtime {
+            Runtime::Sandboxed { sandbox, gateway } => {
+                self.teardown_sandboxed(sandbox, gateway, interview, paths, false)
+                    .await
+            }
+            Runtime::Unconfined => self.teardown_unconfined(paths, false).await,
+        }
+    }
+
+    /// Holds the instance still while its work is archived (sandbox only; best effort: a
+    /// group that cannot freeze is archived as it runs, and killed right after).
+    async fn freeze(&self, interview: &InterviewId) {
+        if let Runtime::Sandboxed { sandbox, .. } = &self.runtime {
+            let group = sandbox.group(interview.as_str());
+            let frozen = blocking("freezing the instance", move || {
+                if group.exists() && !group.pids().is_empty() {
+                    group
+                        .freeze()
+                        .map_err(|err| io_transient("cannot freeze", &err))?;
+                }
+                Ok(())
+            })
+            .await;
+            if let Err(err) = frozen {
+                tracing::warn!(%interview, error = %err, "archiving an instance that could not be frozen");
+            }
         }
     }
 }
@@ -646,6 +472,7 @@ impl Provisioner for LocalProvisioner {
         spec: &InstanceSpec,
         progress: &dyn Progress,
     ) -> Result<Instance, ProvisionError> {
+        self.ensure_gateway();
         let _turn = self.turn(&spec.interview_id).await;
         let paths = self.paths(&spec.interview_id);
         match self.inspect(&paths).await? {
@@ -663,7 +490,7 @@ impl Provisioner for LocalProvisioner {
                 progress
                     .log(format!("replacing an earlier instance: {reason}"))
                     .await;
-                let done = self.teardown(&paths).await?;
+                let done = self.teardown(&spec.interview_id, &paths).await?;
                 tracing::info!(%reason, "replaced a stale instance: {done}");
             }
         }
@@ -674,13 +501,22 @@ impl Provisioner for LocalProvisioner {
             .await
             .map_err(challenge_error)?;
         progress.stage(InterviewState::Initializing).await;
-        let prepared = paths.clone();
-        blocking("preparing the instance folder", move || {
-            files::prepare(&prepared)
-                .map_err(|err| io_transient("cannot prepare the instance folder", &err))
-        })
-        .await?;
-        let record = self.start(spec, &bundle, &paths, progress).await?;
+        let record = match &self.runtime {
+            Runtime::Sandboxed { sandbox, gateway } => {
+                self.start_sandboxed(sandbox, gateway, spec, &bundle, &paths, progress)
+                    .await?
+            }
+            Runtime::Unconfined => {
+                let prepared = paths.clone();
+                blocking("preparing the instance folder", move || {
+                    files::prepare(&prepared)
+                        .map_err(|err| io_transient("cannot prepare the instance folder", &err))
+                })
+                .await?;
+                self.start_unconfined(spec, &bundle, &paths, progress)
+                    .await?
+            }
+        };
         tracing::info!(pid = record.pid, port = record.port, "instance ready");
         Ok(self.instance(&record))
     }
@@ -691,6 +527,7 @@ impl Provisioner for LocalProvisioner {
         interview: &InterviewId,
         progress: &dyn Progress,
     ) -> Result<Destroyed, ProvisionError> {
+        self.ensure_gateway();
         let _turn = self.turn(interview).await;
         let paths = self.paths(interview);
         let archive = self.archive_path(interview);
@@ -703,25 +540,43 @@ impl Provisioner for LocalProvisioner {
             .await?
         };
         if !exists {
-            // Already destroyed (or never created): the archive of an earlier destroy stands.
+            // Already destroyed (or never created): the archive of an earlier destroy stands. A
+            // sandbox whose folder is gone (removed by hand) is still killed.
+            if let Runtime::Sandboxed { .. } = self.runtime {
+                let done = self.stop_processes(interview, &paths).await?;
+                tracing::debug!(%interview, "{done}");
+            }
             return Ok(Destroyed {
                 archive: archived.then(|| archive.display().to_string()),
             });
         }
-        // The candidate's work first: if archiving fails, nothing is torn down and the
-        // destroy is retried.
+        // The candidate's work first, with everything of theirs frozen. Whatever the archive
+        // does, their processes go; only if it could not be written at all is the folder kept
+        // (with the work) for the next attempt.
+        self.freeze(interview).await;
         let workspace = paths.workspace.clone();
         let target = archive.clone();
         let prefix = interview.to_string();
+        let limits = self.config.archive;
         let summary = blocking("archiving the workspace", move || {
-            if !workspace.is_dir() {
-                return Ok(None);
+            if std::fs::symlink_metadata(&workspace).is_err() {
+                return Ok(Ok(None));
             }
-            archive_workspace(&workspace, &prefix, &target)
-                .map(Some)
-                .map_err(|err| io_transient("cannot archive the workspace", &err))
+            Ok(archive_workspace(&workspace, &prefix, &target, limits).map(Some))
         })
         .await?;
+        let summary: Option<ArchiveSummary> = match summary {
+            Ok(summary) => summary,
+            Err(err) => {
+                let stopped = self.stop_processes(interview, &paths).await?;
+                progress.log(stopped).await;
+                return Err(io_transient(
+                    "cannot write the archive (the instance is stopped; its work is kept for \
+                     the next attempt)",
+                    &err,
+                ));
+            }
+        };
         match &summary {
             Some(summary) => {
                 progress
@@ -732,10 +587,18 @@ impl Provisioner for LocalProvisioner {
                         summary.path.display()
                     ))
                     .await;
+                if !summary.skipped.is_empty() {
+                    progress
+                        .log(format!(
+                            "left out of the archive (listed in its {NOTES_FILE}): {}",
+                            summary.skipped.join("; ")
+                        ))
+                        .await;
+                }
             }
             None => progress.log("no workspace to archive".to_owned()).await,
         }
-        let done = self.teardown(&paths).await?;
+        let done = self.teardown(interview, &paths).await?;
         progress.log(done).await;
         let archived = summary.is_some() || archived;
         Ok(Destroyed {
@@ -745,6 +608,7 @@ impl Provisioner for LocalProvisioner {
 
     #[instrument(skip_all, fields(interview = %interview))]
     async fn status(&self, interview: &InterviewId) -> Result<InstanceStatus, ProvisionError> {
+        self.ensure_gateway();
         Ok(match self.inspect(&self.paths(interview)).await? {
             Found::Nothing => InstanceStatus::Absent,
             Found::Ready(record) => InstanceStatus::Running(self.instance(&record)),
@@ -753,23 +617,35 @@ impl Provisioner for LocalProvisioner {
     }
 
     async fn instances(&self) -> Result<Vec<InterviewId>, ProvisionError> {
+        self.ensure_gateway();
         let dir = self.config.data_dir.join("instances");
+        // A sandbox's cgroup outlives its folder if the folder was removed by hand: those are
+        // listed too, so the sweep at start kills them.
+        let groups = match &self.runtime {
+            Runtime::Sandboxed { sandbox, .. } => sandbox.group_names(),
+            Runtime::Unconfined => Vec::new(),
+        };
         blocking("listing instances", move || {
             let entries = std::fs::read_dir(&dir)
                 .map_err(|err| io_transient("cannot list the instances folder", &err))?;
-            let mut ids: Vec<InterviewId> = entries
-                .filter_map(|entry| {
-                    let entry = entry.ok()?;
-                    if !entry.file_type().ok()?.is_dir() {
-                        return None;
-                    }
-                    // Only folders named like an interview: anything else is not ours.
-                    InterviewId::parse(entry.file_name().to_str()?)
+            let folders = entries.filter_map(|entry| {
+                let entry = entry.ok()?;
+                if !entry.file_type().ok()?.is_dir() {
+                    return None;
+                }
+                entry.file_name().into_string().ok()
+            });
+            let mut ids: Vec<InterviewId> = folders
+                .chain(groups)
+                // Only names of interviews: anything else is not ours.
+                .filter_map(|name| {
+                    InterviewId::parse(&name)
                         .ok()
-                        .filter(|id| id.as_str() == entry.file_name())
+                        .filter(|id| id.as_str() == name)
                 })
                 .collect();
             ids.sort();
+            ids.dedup();
             Ok(ids)
         })
         .await

@@ -75,11 +75,6 @@ pub(super) struct Started {
 /// environment only.
 pub(super) fn spawn(launch: &Launch<'_>) -> io::Result<Started> {
     let paths = launch.paths;
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&paths.log)?;
-    let log_offset = log.metadata()?.len();
     let mut command = Command::new(launch.code_server);
     command
         .arg("--bind-addr")
@@ -114,10 +109,19 @@ pub(super) fn spawn(launch: &Launch<'_>) -> io::Result<Started> {
         // on the machine. code-server deletes it from its own environment after reading it, so
         // the candidate's terminal does not inherit it either.
         .env("PASSWORD", launch.password.expose())
+        .process_group(0);
+    spawn_logged(&mut command, &paths.log)
+}
+
+/// Spawns `command` with stdin closed and stdout and stderr appended to `log`, and a thread that
+/// reaps it. The command should lead a process group of its own (`process_group(0)`).
+pub(super) fn spawn_logged(command: &mut Command, log: &Path) -> io::Result<Started> {
+    let log = OpenOptions::new().create(true).append(true).open(log)?;
+    let log_offset = log.metadata()?.len();
+    command
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
-        .stderr(log)
-        .process_group(0);
+        .stderr(log);
     let mut child = command.spawn()?;
     let pid = child.id();
     let exit = Arc::new(OnceLock::new());

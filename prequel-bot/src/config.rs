@@ -18,9 +18,11 @@ use thiserror::Error;
 use crate::discord::{DiscordConfig, DiscordMode};
 
 mod aws;
+mod sandbox;
 
 use crate::slack::{DEFAULT_API_URL, SlackConfig, SlackMode};
 pub use aws::{AwsSetup, Backend};
+pub use sandbox::{SandboxFlags, SandboxSetup};
 
 /// What `prequel serve` runs with.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +51,8 @@ pub struct ServeConfig {
     pub discord: DiscordSetup,
     /// The backends: the embedded default or AWS.
     pub backend: Backend,
+    /// Whether local instances run in the sandbox, and with what.
+    pub sandbox: SandboxSetup,
     /// `PREQUEL_ADMIN_TOKEN`: the admin token, for replicas that must share one (on AWS it comes
     /// from an ECS secret); unset, a token is made in the data dir at the first start.
     pub admin_token: Option<SecretString>,
@@ -98,6 +102,8 @@ pub struct Flags {
     pub open_status_on_loopback: Option<String>,
     /// `--backend`.
     pub backend: Option<String>,
+    /// The `--sandbox…` flags.
+    pub sandbox: SandboxFlags,
 }
 
 /// Where a value came from, for error messages.
@@ -164,7 +170,7 @@ struct FileSettings {
     instance_bind: Option<String>,
     lease_seconds: Option<String>,
     /// A TOML boolean (`true`) or the same words as the variable (`"true"`).
-    #[serde(default, deserialize_with = "bool_or_text")]
+    #[serde(default, deserialize_with = "open_status_switch")]
     open_status_on_loopback: Option<String>,
     slack_mode: Option<String>,
     slack_signing_secret: Option<String>,
@@ -197,22 +203,29 @@ struct FileSettings {
     task_role_arn: Option<String>,
     instance_image: Option<String>,
     log_group: Option<String>,
-    #[serde(default, deserialize_with = "bool_or_text")]
+    #[serde(default, deserialize_with = "public_ip_switch")]
     assign_public_ip: Option<String>,
+    /// `on`/`off`, or a TOML boolean.
+    #[serde(default, deserialize_with = "sandbox_switch")]
+    sandbox: Option<String>,
+    sandbox_limits: Option<String>,
+    sandbox_max: Option<String>,
+    sandbox_tools: Option<String>,
+    sandbox_cgroup: Option<String>,
+    sandbox_uids: Option<String>,
 }
 
-/// Reads a switch written either as a TOML boolean or as text, as text: one parser
-/// ([`parse_switch`]) then checks every source alike. Only `open_status_on_loopback` uses it,
-/// so a wrong type names that key.
-fn bool_or_text<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
+/// Reads a switch written either as a TOML boolean or as text, as text: one parser then checks
+/// every source alike. A wrong type names the key.
+fn bool_or_text<'de, D>(deserializer: D, key: &'static str) -> Result<Option<String>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
-    struct Switch;
+    struct Switch(&'static str);
     impl serde::de::Visitor<'_> for Switch {
         type Value = String;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("true or false for `open_status_on_loopback`")
+            write!(f, "true or false for `{}`", self.0)
         }
         fn visit_bool<E>(self, value: bool) -> Result<String, E> {
             Ok(value.to_string())
@@ -221,7 +234,19 @@ where
             Ok(value.to_owned())
         }
     }
-    deserializer.deserialize_any(Switch).map(Some)
+    deserializer.deserialize_any(Switch(key)).map(Some)
+}
+
+fn open_status_switch<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    bool_or_text(d, "open_status_on_loopback")
+}
+
+fn public_ip_switch<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    bool_or_text(d, "assign_public_ip")
+}
+
+fn sandbox_switch<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    bool_or_text(d, "sandbox")
 }
 
 /// The built-in defaults: everything on this machine, next to the working directory.
@@ -451,8 +476,11 @@ pub fn resolve(
         Some(found) => parse_with(found, parse_tz)?,
         None => system_zone,
     };
+    let data_dir = path_setting(data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+    let sandbox = sandbox::resolve_sandbox(&lookup, &flags.sandbox, &data_dir)?;
     Ok(ServeConfig {
-        data_dir: path_setting(data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+        data_dir,
+        sandbox,
         listen: parse_or_default(listen, DEFAULT_LISTEN, parse_listen)?,
         challenges: path_setting(challenges).unwrap_or_else(|| DEFAULT_CHALLENGES.into()),
         tz,
@@ -775,8 +803,54 @@ mod tests {
                 slack: SlackSetup::Off,
                 discord: DiscordSetup::Off,
                 backend: Backend::Local,
+                sandbox: SandboxSetup::On(Box::default()),
                 admin_token: None,
             }
+        );
+    }
+
+    #[test]
+    fn the_sandbox_is_on_unless_turned_off_and_its_settings_name_their_source() {
+        let off = resolve_with(&Flags::default(), &[("PREQUEL_SANDBOX", "off")]).expect("valid");
+        assert_eq!(off.sandbox, SandboxSetup::Off);
+        let (_dir, path) = config_file("sandbox = false\n");
+        let flags = Flags {
+            config: Some(path),
+            ..Flags::default()
+        };
+        assert_eq!(
+            resolve_with(&flags, &[]).expect("valid").sandbox,
+            SandboxSetup::Off
+        );
+        let flags = Flags {
+            sandbox: SandboxFlags {
+                limits: Some("memory=1GiB,cpus=2".into()),
+                tools: Some("/opt/py, /opt/node".into()),
+                ..SandboxFlags::default()
+            },
+            ..Flags::default()
+        };
+        let SandboxSetup::On(sandbox) = resolve_with(&flags, &[]).expect("valid").sandbox else {
+            panic!("on by default");
+        };
+        assert_eq!(sandbox.limits.memory_bytes, 1 << 30);
+        assert_eq!(sandbox.limits.cpu_millis, 2000);
+        assert_eq!(
+            sandbox.tools,
+            [PathBuf::from("/opt/py"), PathBuf::from("/opt/node")]
+        );
+        let err = resolve_with(&Flags::default(), &[("PREQUEL_SANDBOX_MAX", "memory=lots")])
+            .expect_err("bad");
+        assert!(
+            err.to_string()
+                .starts_with("PREQUEL_SANDBOX_MAX: \"memory=lots\" has memory `lots`"),
+            "{err}"
+        );
+        let err =
+            resolve_with(&Flags::default(), &[("PREQUEL_SANDBOX", "maybe")]).expect_err("bad");
+        assert_eq!(
+            err.to_string(),
+            "PREQUEL_SANDBOX: \"maybe\" is not on or off"
         );
     }
 

@@ -86,6 +86,42 @@ pub struct ServeArgs {
     )]
     open_status_on_loopback: Option<String>,
 
+    /// Runs every interview instance in a sandbox of its own: namespaces (no view of this
+    /// machine's files, processes or network), its own user and a cgroup with limits. `off` runs
+    /// code-server as this server's user: a candidate can then read the data dir (the admin
+    /// token, every password), kill serve and reach every local service. serve refuses to start
+    /// when the sandbox cannot be made here, naming what is missing
+    /// [env: PREQUEL_SANDBOX=on|off] [default: on]
+    #[arg(long, value_name = "on|off")]
+    sandbox: Option<String>,
+
+    /// Each instance's limits unless its challenge says otherwise
+    /// [env: PREQUEL_SANDBOX_LIMITS] [default: memory=2GiB,tasks=512,cpus=1]
+    #[arg(long, value_name = "memory=…,tasks=…,cpus=…")]
+    sandbox_limits: Option<String>,
+
+    /// The most a challenge's `[sandbox]` may ask for [env: PREQUEL_SANDBOX_MAX]
+    /// [default: memory=8GiB,tasks=4096,cpus=4]
+    #[arg(long, value_name = "memory=…,tasks=…,cpus=…")]
+    sandbox_max: Option<String>,
+
+    /// Folders bound read-only into every sandbox, their bin/ first on PATH: toolchains the
+    /// challenges need beyond /usr, comma-separated [env: PREQUEL_SANDBOX_TOOLS]
+    /// [default: <data dir>/tools/python when ./scripts/run installed it]
+    #[arg(long, value_name = "DIR,…")]
+    sandbox_tools: Option<String>,
+
+    /// The cgroup (relative to the hierarchy's root) under which instance groups are made
+    /// [env: PREQUEL_SANDBOX_CGROUP] [default: as root `prequel`; unprivileged on cgroup v2,
+    /// serve's own delegated cgroup]
+    #[arg(long, value_name = "PATH")]
+    sandbox_cgroup: Option<String>,
+
+    /// As root, the host user ids instances run as, one each [env: PREQUEL_SANDBOX_UIDS]
+    /// [default: 1900000000-1900065535]
+    #[arg(long, value_name = "FIRST-LAST")]
+    sandbox_uids: Option<String>,
+
     /// Where interviews are kept and run: `local` (SQLite, code-server processes, files under the
     /// data dir) or `aws` (DynamoDB, ECS Fargate, S3, SSM; settings from infra/'s Terraform
     /// outputs, see the deploy guide) [env: PREQUEL_BACKEND] [default: local]
@@ -106,9 +142,15 @@ At the first start an admin token is written to <data dir>/admin-token (mode 060
 PREQUEL_ADMIN_TOKEN gives one (replicas share it that way); the API and `prequel interview` need
 it. The token itself is never logged.
 
+Each interview instance runs in a sandbox (bubblewrap namespaces, a user and a cgroup of its
+own, no network unless its challenge asks for HTTP(S) through serve's filtering proxy); serve
+passes the instance's URL to its code-server. serve checks at start that the sandbox can be made
+and refuses to start otherwise, naming what is missing (`apt-get install bubblewrap`, user
+namespaces, writable cgroups). `--sandbox off` runs without it and warns at every start.
+
 Ctrl-C or SIGTERM stops the server gracefully: the API and the scheduler stop, while
-running interview instances stay up. The next `prequel serve` on the same data dir adopts
-them and destroys each at its time.
+running interview instances stay up (their URLs answer again once a serve runs). The next
+`prequel serve` on the same data dir adopts them and destroys each at its time.
 
 On AWS (a build with `--features aws`), PREQUEL_BACKEND=aws takes the names of the shared
 infrastructure from infra/'s Terraform outputs (PREQUEL_DOMAIN, PREQUEL_ECS_CLUSTER, …; see the
@@ -137,6 +179,13 @@ const HTTP_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How long the scheduler may take to finish its current steps after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+/// What `--sandbox off` means, said at every start.
+const SANDBOX_OFF_WARNING: &str = "the sandbox is off (--sandbox off): each candidate's terminal \
+    runs as this server's user, so a candidate can read the data dir (the admin token, the \
+    database, every interview's password and work), kill serve and other interviews, reach every \
+    service on this machine and its network, and exhaust its memory and processes; run with the \
+    sandbox unless you trust every candidate with this machine";
+
 /// The admin token's file in the data dir.
 const TOKEN_FILE: &str = "admin-token";
 
@@ -154,6 +203,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         lease_seconds: args.lease_seconds,
         open_status_on_loopback: args.open_status_on_loopback,
         backend: args.backend,
+        sandbox: config::SandboxFlags {
+            sandbox: args.sandbox,
+            limits: args.sandbox_limits,
+            max: args.sandbox_max,
+            tools: args.sandbox_tools,
+            cgroup: args.sandbox_cgroup,
+            uids: args.sandbox_uids,
+        },
     };
     let config = match config::resolve(
         &flags,
@@ -393,8 +450,16 @@ fn provisioner(
 ) -> anyhow::Result<Arc<dyn Provisioner>> {
     let code_server = find_code_server(config.code_server.as_deref(), &config.data_dir)?;
     tracing::info!(path = %code_server.display(), "code-server found");
+    let sandbox = match &config.sandbox {
+        config::SandboxSetup::On(sandbox) => Some((**sandbox).clone()),
+        config::SandboxSetup::Off => {
+            tracing::warn!("{SANDBOX_OFF_WARNING}");
+            None
+        }
+    };
     let local = LocalConfig {
         bind: config.instance_bind,
+        sandbox,
         ..LocalConfig::new(&config.data_dir, code_server)
     };
     let provisioner =

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::{
-    self, KillInstancesOnDrop, ServeOptions, Server, live_members_of_group, processes_mentioning,
+    self, KillInstancesOnDrop, ServeOptions, Server, code_servers, interview_processes,
 };
 
 fn repository_challenges() -> PathBuf {
@@ -179,14 +179,23 @@ fn now_gives_a_password_protected_vs_code_with_the_starter_files_and_destroy_arc
         }
     }
 
-    // The candidate edits a file; destroy archives it, then stops the process group.
+    // The candidate edits a file; destroy archives it, then kills the sandbox.
     let instance = server.data_dir.join("instances").join(&id);
     let record: Value = serde_json::from_str(
         &std::fs::read_to_string(instance.join("instance.json")).expect("instance record"),
     )
     .expect("JSON record");
-    let pgid = record["pgid"].as_u64().expect("pgid");
+    assert!(
+        record["sandbox"].is_object(),
+        "the instance runs in the sandbox: {record}"
+    );
     let port = record["port"].as_u64().expect("port");
+    let running = interview_processes(&server.data_dir, &id);
+    assert_eq!(
+        code_servers(&server.data_dir, &id),
+        1,
+        "one code-server: {running:?}"
+    );
     let edited = instance.join("workspace/orders_report.py");
     let marker = "# the candidate's own line, kept in the archive";
     let mut text = std::fs::read_to_string(&edited).expect("starter file");
@@ -220,10 +229,13 @@ fn now_gives_a_password_protected_vs_code_with_the_starter_files_and_destroy_arc
         archive.display(),
         String::from_utf8_lossy(&listing.stderr)
     );
-    let members = live_members_of_group(pgid as u32);
+    let left = interview_processes(&server.data_dir, &id);
+    assert!(left.is_empty(), "the sandbox is gone, yet {left:?} run");
     assert!(
-        members.is_empty(),
-        "the process group {pgid} is gone, yet {members:?} run"
+        running
+            .iter()
+            .all(|p| !std::path::Path::new(&format!("/proc/{}", p.pid)).exists()),
+        "a process of the sandbox outlived destroy: {running:?}"
     );
     assert!(
         TcpStream::connect(("127.0.0.1", port as u16)).is_err(),
@@ -285,15 +297,11 @@ fn serve_killed_while_provisioning_leaves_no_orphan_and_the_interview_recovers()
 
     let second = Server::start(options).expect("serve restarts");
     let active = wait_for_status(&second, &id, "active");
-    let instance = instances.join(&id).display().to_string();
-    let groups: std::collections::BTreeSet<u32> = processes_mentioning(&instance)
-        .into_iter()
-        .map(|p| p.pgid)
-        .collect();
     assert_eq!(
-        groups.len(),
+        code_servers(&data_dir, &id),
         1,
-        "exactly one code-server for the interview: {groups:?}"
+        "exactly one code-server for the interview: {:?}",
+        interview_processes(&data_dir, &id)
     );
     let password = interview_json(&second, &["creds", &id])["password"]
         .as_str()
@@ -308,7 +316,7 @@ fn serve_killed_while_provisioning_leaves_no_orphan_and_the_interview_recovers()
     interview_json(&second, &["destroy", &id]);
     wait_for_status(&second, &id, "destroyed");
     assert!(
-        processes_mentioning(&instance).is_empty(),
+        interview_processes(&data_dir, &id).is_empty(),
         "no process of the interview is left"
     );
 }
@@ -352,9 +360,9 @@ fn a_destroy_time_that_passed_while_serve_was_down_is_met_at_restart() {
     let id = created["id"].as_str().expect("id").to_owned();
     first.stop().expect("stop serve");
     drop(first);
-    let instance = instances.join(&id).display().to_string();
-    assert!(
-        !processes_mentioning(&instance).is_empty(),
+    assert_eq!(
+        code_servers(&data_dir, &id),
+        1,
         "the instance outlives a graceful stop"
     );
 
@@ -382,7 +390,7 @@ fn a_destroy_time_that_passed_while_serve_was_down_is_met_at_restart() {
         "the missed destroy ran at once, not at the next poll: {took:?}"
     );
     assert!(
-        processes_mentioning(&instance).is_empty(),
+        interview_processes(&data_dir, &id).is_empty(),
         "no process of the interview is left"
     );
     assert!(
@@ -600,9 +608,8 @@ fn twenty_kills_during_provisioning_and_destroying_leave_every_interview_consist
             );
         }
         // No orphan: nothing of the interview runs.
-        let instance = instances.join(id).display().to_string();
         assert!(
-            processes_mentioning(&instance).is_empty(),
+            interview_processes(&data_dir, id).is_empty(),
             "a process of {id} is left"
         );
         // No lost archive: an interview that was active was archived when it was destroyed.

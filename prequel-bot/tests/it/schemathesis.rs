@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{self, KillInstancesOnDrop, ServeOptions, Server, processes_mentioning};
+use crate::support::{self, KillInstancesOnDrop, ServeOptions, Server, instance_processes};
 
 /// schemathesis's settings. Every deviation from its defaults is here, with its reason.
 const CONFIG: &str = r#"
@@ -175,7 +175,7 @@ fn schemathesis_finds_no_server_error_and_no_answer_that_contradicts_the_documen
     let mut server = Server::start(ServeOptions::new(code_server)).expect("start prequel serve");
     let instances = server.data_dir.join("instances");
     let _cleanup = KillInstancesOnDrop(instances.clone());
-    let instances = instances.display().to_string();
+    let data_dir = server.data_dir.clone();
     let dir = tempfile::tempdir().expect("temp dir");
 
     let started = Instant::now();
@@ -193,13 +193,14 @@ fn schemathesis_finds_no_server_error_and_no_answer_that_contradicts_the_documen
     assert!(status.success(), "prequel serve exited {status}");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let left = processes_mentioning(&instances);
+        let left = instance_processes(&data_dir);
         if left.is_empty() {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "processes left under {instances}: {left:?}"
+            "processes left of instances in {}: {left:?}",
+            data_dir.display()
         );
         std::thread::sleep(Duration::from_millis(100));
     }

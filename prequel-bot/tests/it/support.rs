@@ -43,6 +43,12 @@ const PREQUEL_VARS: &[&str] = &[
     "PREQUEL_INSTANCE_IMAGE",
     "PREQUEL_LOG_GROUP",
     "PREQUEL_ASSIGN_PUBLIC_IP",
+    "PREQUEL_SANDBOX",
+    "PREQUEL_SANDBOX_LIMITS",
+    "PREQUEL_SANDBOX_MAX",
+    "PREQUEL_SANDBOX_TOOLS",
+    "PREQUEL_SANDBOX_CGROUP",
+    "PREQUEL_SANDBOX_UIDS",
 ];
 
 /// `prequel` with none of its variables set from outside.
@@ -173,6 +179,11 @@ impl Server {
             .arg(&challenges)
             .arg("--code-server")
             .arg(&options.code_server)
+            // The challenges' Python inside the sandboxes, as `./scripts/test` installed it.
+            .envs(
+                std::env::var_os("PREQUEL_SANDBOX_TOOLS")
+                    .map(|tools| ("PREQUEL_SANDBOX_TOOLS", tools)),
+            )
             .args(&options.args)
             .envs(options.env.iter().map(|(k, v)| (k, v)))
             .stdout(file(&stdout)?)
@@ -424,6 +435,50 @@ pub struct ProcessSeen {
     pub pgid: u32,
 }
 
+/// Live processes of a data dir's instances: in their sandboxes' cgroups
+/// (`…/prequel/<key>/<id>`, see `cgroup_key`) or, for instances without the sandbox, naming an
+/// instance folder on their command line. Zombies are left out.
+pub fn instance_processes(data_dir: &Path) -> Vec<ProcessSeen> {
+    instance_processes_of(data_dir, None)
+}
+
+/// Live processes of one interview's instance (see [`instance_processes`]).
+pub fn interview_processes(data_dir: &Path, interview: &str) -> Vec<ProcessSeen> {
+    instance_processes_of(data_dir, Some(interview))
+}
+
+fn instance_processes_of(data_dir: &Path, interview: Option<&str>) -> Vec<ProcessSeen> {
+    let resolved = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_owned());
+    let key = prequel_core::provision::local::cgroup_key(&resolved);
+    let group = match interview {
+        Some(id) => format!("/prequel/{key}/{id}\n"),
+        None => format!("/prequel/{key}/"),
+    };
+    let folder = match interview {
+        Some(id) => resolved.join("instances").join(id),
+        None => resolved.join("instances"),
+    };
+    let folder = folder.display().to_string();
+    let processes = live_processes_with_cgroup(|cmdline, cgroups| {
+        cgroups.contains(&group) || String::from_utf8_lossy(cmdline).contains(&folder)
+    });
+    processes
+}
+
+/// How many code-servers run for an interview: its sandbox's main code-server processes (a
+/// sandbox is one bwrap with one code-server in it).
+pub fn code_servers(data_dir: &Path, interview: &str) -> usize {
+    interview_processes(data_dir, interview)
+        .iter()
+        .filter(|process| {
+            let cmdline =
+                std::fs::read(format!("/proc/{}/cmdline", process.pid)).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            !cmdline.contains("bwrap") && cmdline.contains("--socket /run/prequel/code-server.sock")
+        })
+        .count()
+}
+
 /// Live processes whose command line mentions `needle` (a folder of an instance), with their
 /// process groups. Zombies are left out: they are dead, waiting for the machine's init (which
 /// adopted them) to reap them on its own schedule.
@@ -436,6 +491,21 @@ pub fn live_members_of_group(pgid: u32) -> Vec<u32> {
     live_processes(|_, group| group == pgid)
         .into_iter()
         .map(|p| p.pid)
+        .collect()
+}
+
+/// Live processes for which `wanted(cmdline, /proc/<pid>/cgroup)` holds.
+fn live_processes_with_cgroup(wanted: impl Fn(&[u8], &str) -> bool) -> Vec<ProcessSeen> {
+    live_processes(|_, _| true)
+        .into_iter()
+        .filter(|process| {
+            let cmdline =
+                std::fs::read(format!("/proc/{}/cmdline", process.pid)).unwrap_or_default();
+            let mut cgroups = std::fs::read_to_string(format!("/proc/{}/cgroup", process.pid))
+                .unwrap_or_default();
+            cgroups.push('\n');
+            wanted(&cmdline, &cgroups)
+        })
         .collect()
 }
 
@@ -464,10 +534,42 @@ pub struct KillInstancesOnDrop(pub PathBuf);
 
 impl Drop for KillInstancesOnDrop {
     fn drop(&mut self) {
-        for process in processes_mentioning(&self.0.display().to_string()) {
-            let _ = Command::new("kill")
-                .args(["-KILL", &process.pid.to_string()])
-                .status();
+        let Some(data_dir) = self.0.parent() else {
+            return;
+        };
+        let resolved = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_owned());
+        for _ in 0..3 {
+            for process in instance_processes(data_dir) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &process.pid.to_string()])
+                    .status();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // What a serve killed mid-teardown leaves of its sandboxes: empty cgroups and uid claims.
+        let key = prequel_core::provision::local::cgroup_key(&resolved);
+        for controller in ["memory", "pids", "cpu", "freezer", ""] {
+            let parent = Path::new("/sys/fs/cgroup")
+                .join(controller)
+                .join("prequel")
+                .join(&key);
+            if let Ok(groups) = std::fs::read_dir(&parent) {
+                for group in groups.flatten() {
+                    let _ = std::fs::remove_dir(group.path());
+                }
+                let _ = std::fs::remove_dir(&parent);
+            }
+        }
+        let instances = resolved.join("instances").display().to_string();
+        let claims = Path::new(prequel_core::provision::local::DEFAULT_CLAIMS_DIR);
+        if let Ok(entries) = std::fs::read_dir(claims) {
+            for entry in entries.flatten() {
+                if std::fs::read_to_string(entry.path())
+                    .is_ok_and(|owner| owner.starts_with(&instances))
+                {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
         }
     }
 }

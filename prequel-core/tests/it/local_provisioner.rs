@@ -261,12 +261,22 @@ async fn an_edited_file_is_in_the_archive_after_destroy() {
             "{file} missing from the archive"
         );
     }
-    // Only the final archive is left: no temp file beside it.
-    let history: Vec<_> = fs::read_dir(archive.parent().expect("history"))
+    // Only the final archive and the instance's log are left: no temp file beside them.
+    let history: BTreeSet<_> = fs::read_dir(archive.parent().expect("history"))
         .expect("history")
         .map(|e| e.expect("entry").file_name())
         .collect();
-    assert_eq!(history, [archive.file_name().expect("name").to_owned()]);
+    let log = fixture.provisioner.log_path(&spec.interview_id);
+    assert_eq!(
+        history,
+        BTreeSet::from([
+            archive.file_name().expect("name").to_owned(),
+            log.file_name().expect("name").to_owned()
+        ])
+    );
+    // The log kept beside the archive is code-server's own.
+    let kept = fs::read_to_string(&log).expect("the instance's log");
+    assert!(kept.contains("HTTP server listening on /run/prequel/code-server.sock"), "{kept}");
     assert!(
         !fixture
             .provisioner

@@ -66,6 +66,14 @@ fn locate_code_server() -> Option<PathBuf> {
     }
 }
 
+/// The challenges' toolchain for inside sandboxes (`./scripts/install-sandbox`), from
+/// `PREQUEL_SANDBOX_TOOLS` as `./scripts/test` exports it.
+pub fn sandbox_tools() -> Option<PathBuf> {
+    std::env::var_os("PREQUEL_SANDBOX_TOOLS")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
 pub fn in_ci() -> bool {
     std::env::var("CI").as_deref() == Ok("true")
 }
@@ -111,6 +119,9 @@ impl LocalFixture {
         let mut config = LocalConfig::new(dir.path(), code_server);
         config.stop_timeout = Duration::from_secs(5);
         config.start_timeout = Duration::from_secs(30);
+        if let (Some(sandbox), Some(tools)) = (&mut config.sandbox, sandbox_tools()) {
+            sandbox.tools = vec![tools];
+        }
         tweak(&mut config);
         let sandboxed = config.sandbox.is_some();
         let provisioner = LocalProvisioner::new(config, Arc::new(DirChallenges::new(challenges)))
@@ -129,6 +140,9 @@ impl LocalFixture {
         config.stop_timeout = Duration::from_secs(5);
         if !self.sandboxed {
             config.sandbox = None;
+        }
+        if let (Some(sandbox), Some(tools)) = (&mut config.sandbox, sandbox_tools()) {
+            sandbox.tools = vec![tools];
         }
         LocalProvisioner::new(
             config,
@@ -393,12 +407,11 @@ pub fn inside(provisioner: &LocalProvisioner, interview: &InterviewId, script: &
     Command::new("/bin/sh")
         .arg("-c")
         .arg(format!(
-            "{join}exec nsenter -t {target} -a -S {uid} -G {uid} -- setpriv --no-new-privs --inh-caps=-all -- sh -c \"$0\""
+            "{join}exec /usr/bin/nsenter -t {target} -a -S {uid} -G {uid} -- /usr/bin/setpriv --no-new-privs --inh-caps=-all -- sh -c \"$0\""
         ))
         .arg(script)
         .env_clear()
         .envs(env)
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
         .output()
         .expect("run a command inside the sandbox")
 }

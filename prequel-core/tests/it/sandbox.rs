@@ -450,6 +450,50 @@ async fn an_internet_challenge_reaches_public_registries_through_the_proxy_and_n
     destroy_ok(offline.provisioner.as_ref(), &spec.interview_id).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_challenge_has_python_with_pandas_node_sqlite3_and_git_in_its_terminal() {
+    let Some(cs) = code_server() else { return };
+    if crate::local_support::sandbox_tools().is_none() {
+        assert!(
+            !crate::local_support::in_ci(),
+            "CI=true needs PREQUEL_SANDBOX_TOOLS (./scripts/install-sandbox) for this test"
+        );
+        eprintln!(
+            "SKIPPED: PREQUEL_SANDBOX_TOOLS is not set (./scripts/install-sandbox prints it)"
+        );
+        return;
+    }
+    for challenge in ["python", "javascript", "sql"] {
+        let challenge = prequel_core::domain::ChallengeId::parse(challenge).expect("id");
+        let fixture = LocalFixture::with(&cs, &repository_challenges(), challenge.clone(), |_| {});
+        let spec = spec(&challenge);
+        create_ok(fixture.provisioner.as_ref(), &spec).await;
+        let (provisioner, id) = (fixture.provisioner.clone(), spec.interview_id.clone());
+        let output = tokio::task::spawn_blocking(move || {
+            inside(
+                &provisioner,
+                &id,
+                "cd /workspace && python3 -c 'import pandas, pytest; print(\"pandas\", pandas.__version__)' \
+                 && node -e 'console.log(\"node\", 6 * 7)' \
+                 && sqlite3 :memory: 'select \"sqlite\", 40 + 2;' \
+                 && git --version && ls",
+            )
+        })
+        .await
+        .expect("inside");
+        let text = stdout(&output);
+        assert!(output.status.success(), "{challenge}: {output:?}");
+        assert!(text.contains("pandas 2.2.3"), "{challenge}: {text}");
+        assert!(text.contains("node 42"), "{challenge}: {text}");
+        assert!(text.contains("sqlite|42"), "{challenge}: {text}");
+        assert!(text.contains("git version"), "{challenge}: {text}");
+        // The starter files are there, the hidden tests and the reference are not.
+        assert!(text.contains("README.md"), "{challenge}: {text}");
+        assert!(!text.contains("reference"), "{challenge}: {text}");
+        destroy_ok(fixture.provisioner.as_ref(), &spec.interview_id).await;
+    }
+}
+
 #[test]
 fn without_bubblewrap_the_provisioner_refuses_to_open_and_says_how_to_fix_it() {
     let data = tempfile::tempdir().expect("temp");

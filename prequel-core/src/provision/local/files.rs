@@ -214,6 +214,48 @@ pub(super) fn prepare(paths: &InstancePaths) -> io::Result<()> {
     write_private(&paths.user_data.join("User/settings.json"), &settings)
 }
 
+/// How much of an instance's log is kept in the history folder.
+const KEPT_LOG_BYTES: u64 = 256 * 1024;
+
+/// Appends the end of the instance's log to `history/<id>.log` (before its folder goes). A
+/// start that is retried appends again, so the file tells every attempt.
+pub(super) fn keep_log(paths: &InstancePaths) -> io::Result<()> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let Some(id) = paths.root.file_name() else {
+        return Ok(());
+    };
+    let Some(history) = paths
+        .root
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("history"))
+    else {
+        return Ok(());
+    };
+    // Never through a link (in an instance without the sandbox the folder is the candidate's).
+    let mut log = match OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(&paths.log)
+    {
+        Ok(file) if file.metadata()?.is_file() => file,
+        Ok(_) => return Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(err),
+    };
+    let len = log.metadata()?.len();
+    log.seek(SeekFrom::Start(len.saturating_sub(KEPT_LOG_BYTES)))?;
+    let mut tail = Vec::new();
+    log.take(KEPT_LOG_BYTES).read_to_end(&mut tail)?;
+    fs::create_dir_all(&history)?;
+    let mut kept = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(history.join(format!("{}.log", id.to_string_lossy())))?;
+    kept.write_all(&tail)
+}
+
 /// Removes an instance folder whatever was done to the permissions inside it: a candidate who
 /// ran `chmod 000` on a folder of theirs (as serve's own user, without the sandbox as root) would
 /// otherwise make the removal fail forever.

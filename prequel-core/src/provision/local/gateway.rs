@@ -226,7 +226,12 @@ impl Inner {
         let Some(sandbox) = &record.sandbox else {
             return Ok(false);
         };
-        let lock = open_lock(paths)?;
+        // Never made here: a lock file that is gone belongs to an instance being removed.
+        let lock = match OpenOptions::new().read(true).write(true).open(&paths.gateway_lock) {
+            Ok(lock) => lock,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(err) => return Err(err),
+        };
         match lock.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => return Ok(false),
@@ -243,7 +248,8 @@ impl Inner {
         Ok(true)
     }
 
-    /// One look at the instances folder: serve what nobody serves, drop what is gone.
+    /// One look at the instances folder: serve what nobody serves; stop serving what is gone or
+    /// being torn down (its record no longer ready).
     fn rescan(&self) {
         let Ok(entries) = std::fs::read_dir(&self.instances_dir) else {
             return;
@@ -257,15 +263,13 @@ impl Inner {
             else {
                 continue;
             };
-            present.push(id.clone());
-            if self.lock().contains_key(&id) {
-                continue;
-            }
             let paths = InstancePaths::new(entry.path());
-            let Ok(Some(record)) = read_record(&paths) else {
+            let record = read_record(&paths).ok().flatten();
+            let Some(record) = record.filter(|r| r.ready && r.sandbox.is_some()) else {
                 continue;
             };
-            if !record.ready || record.sandbox.is_none() {
+            present.push(id.clone());
+            if self.lock().contains_key(&id) {
                 continue;
             }
             if let Err(err) = self.adopt(&id, &paths, &record) {
@@ -276,6 +280,7 @@ impl Inner {
     }
 }
 
+/// The lock file, made if missing (at create).
 fn open_lock(paths: &InstancePaths) -> io::Result<File> {
     OpenOptions::new()
         .read(true)

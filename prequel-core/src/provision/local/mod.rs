@@ -54,7 +54,7 @@ pub use files::{InstanceRecord, SandboxRecord};
 pub use gateway::RESCAN;
 pub use sandbox::{
     CANDIDATE_UID, CANDIDATE_USER, DEFAULT_CLAIMS_DIR, DEFAULT_UIDS, Limits, SandboxConfig,
-    SandboxUnavailable,
+    SandboxUnavailable, cgroup_key,
 };
 
 use self::archive::{ArchiveSummary, archive_workspace};
@@ -335,6 +335,15 @@ impl LocalProvisioner {
             .data_dir
             .join("history")
             .join(format!("{interview}.tar.gz"))
+    }
+
+    /// Where destroy keeps the instance's own log (code-server's output, the end of it), beside
+    /// the archive: what an operator reads when an instance misbehaved.
+    pub fn log_path(&self, interview: &InterviewId) -> PathBuf {
+        self.config
+            .data_dir
+            .join("history")
+            .join(format!("{interview}.log"))
     }
 
     /// The interview's instance record, if its instance exists and has one.

@@ -55,7 +55,7 @@ impl LocalProvisioner {
                             .claim_uid(&paths.root)
                             .map_err(|err| io_transient("no sandbox user id is free", &err))?;
                         sandbox
-                            .prepare(&paths, uid, id.as_str(), &password, &request)
+                            .prepare(&paths, uid, &password, &request)
                             .map_err(|err| io_transient("cannot prepare the sandbox", &err))?;
                         Ok(uid)
                     }
@@ -269,6 +269,22 @@ impl LocalProvisioner {
         paths: &InstancePaths,
         remove: bool,
     ) -> Result<String, ProvisionError> {
+        // No longer ready first: no serve (this one's rescan, or another replica's) takes the
+        // port over while the instance goes.
+        {
+            let paths = paths.clone();
+            blocking("marking the instance as going", move || {
+                if let Ok(Some(mut record)) = read_record(&paths)
+                    && record.ready
+                {
+                    record.ready = false;
+                    write_record(&paths, &record)
+                        .map_err(|err| io_transient("cannot write the instance record", &err))?;
+                }
+                Ok(())
+            })
+            .await?;
+        }
         gateway.release(interview);
         let (sandbox, paths) = (sandbox.clone(), paths.clone());
         let name = interview.to_string();
@@ -284,6 +300,9 @@ impl LocalProvisioner {
                 ));
             }
             let uid = sandbox.claimed_uid(&paths.root);
+            if let Err(err) = files::keep_log(&paths) {
+                tracing::warn!(error = %err, "could not keep the instance's log");
+            }
             files::remove_folder(&paths.root)
                 .map_err(|err| io_transient("cannot remove the instance folder", &err))?;
             if let Some(uid) = uid {

@@ -135,6 +135,9 @@ impl LocalProvisioner {
             let report = process::stop_instance(&paths.root, known_group, grace)
                 .map_err(ProvisionError::transient)?;
             let folder = if remove {
+                if let Err(err) = files::keep_log(&paths) {
+                    tracing::warn!(error = %err, "could not keep the instance's log");
+                }
                 files::remove_folder(&paths.root)
                     .map_err(|err| io_transient("cannot remove the instance folder", &err))?;
                 "removed the instance folder"

@@ -551,7 +551,10 @@ mod tests {
                 .and_then(|s| s.rsplit(')').next().map(|r| r.trim().chars().next()))
                 .flatten()
         };
-        assert!(pids.iter().all(|pid| state(*pid) == Some('S') || state(*pid) == Some('D')));
+        assert!(
+            pids.iter()
+                .all(|pid| state(*pid) == Some('S') || state(*pid) == Some('D'))
+        );
         assert_eq!(group.kill_all(), Ok(pids.len()));
         assert!(group.pids().is_empty());
         let _ = child.wait();

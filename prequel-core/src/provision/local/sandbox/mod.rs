@@ -62,6 +62,9 @@ const STAGE_DIR: &str = "/run/prequel/stage";
 
 /// The candidate's user inside every sandbox.
 pub const CANDIDATE_UID: u32 = 1000;
+/// Every sandbox's host name (what the candidate's prompt shows).
+const HOSTNAME: &str = "interview";
+
 /// The candidate's user name inside every sandbox.
 pub const CANDIDATE_USER: &str = "candidate";
 
@@ -394,7 +397,6 @@ impl Sandbox {
                 self.prepare(
                     &paths,
                     uid,
-                    "probe",
                     &SecretString::new("probe-password-not-used"),
                     &SandboxRequest::default(),
                 )
@@ -529,7 +531,6 @@ impl Sandbox {
         &self,
         paths: &InstancePaths,
         uid: Option<u32>,
-        hostname: &str,
         password: &SecretString,
         request: &SandboxRequest,
     ) -> io::Result<()> {
@@ -570,9 +571,9 @@ impl Sandbox {
         )?;
         write_public(
             "hosts",
-            &format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost\n"),
+            &format!("127.0.0.1\tlocalhost {HOSTNAME}\n::1\tlocalhost ip6-localhost\n"),
         )?;
-        write_public("hostname", &format!("{hostname}\n"))?;
+        write_public("hostname", &format!("{HOSTNAME}\n"))?;
         write_public("code-server.yaml", &code_server_config(password)?)?;
         if request.network == Network::Internet {
             DirBuilder::new()
@@ -632,7 +633,7 @@ impl Sandbox {
         for (flag, value) in [
             ("--uid", uid.as_str()),
             ("--gid", uid.as_str()),
-            ("--hostname", "interview"),
+            ("--hostname", HOSTNAME),
         ] {
             arg(flag);
             arg(value);
@@ -832,10 +833,7 @@ fn open_cgroups(
     root: bool,
     data_dir: &Path,
 ) -> Result<CgroupParent, SandboxUnavailable> {
-    let hash = {
-        let digest = Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
-        hex::encode(&digest[..4])
-    };
+    let hash = cgroup_key(data_dir);
     let relative = match (&config.cgroup_parent, root, &hierarchy) {
         (Some(parent), _, _) => parent.join(&hash),
         (None, true, _) => Path::new("prequel").join(&hash),
@@ -871,6 +869,14 @@ fn open_cgroups(
             },
         )
     })
+}
+
+/// The name of the cgroup folder that holds a data dir's instance groups (`prequel/<key>/<id>`
+/// as root): the first 8 hex digits of the SHA-256 of the data dir's resolved path, so two data
+/// dirs on one host never share a group.
+pub fn cgroup_key(data_dir: &Path) -> String {
+    let digest = Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
+    hex::encode(&digest[..4])
 }
 
 /// serve's cgroup in the unified hierarchy (relative to its mount).

@@ -46,7 +46,7 @@ pub enum CliCommand {
     /// files, all under one data dir; with PREQUEL_BACKEND=aws, DynamoDB, ECS Fargate, S3 and
     /// SSM. Prints `prequel serving on http://…` when ready; stops gracefully on
     /// Ctrl-C or SIGTERM.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
 
     /// Send the words to a running `prequel serve`, as `/interview` does in chat
     ///
@@ -66,7 +66,7 @@ pub enum CliCommand {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         CliCommand::Parse(args) => parse::run(args),
-        CliCommand::Serve(args) => serve::run(args),
+        CliCommand::Serve(args) => serve::run(*args),
         CliCommand::Interview(args) => interview::run(args),
         CliCommand::Discord(args) => discord::run(args),
         CliCommand::Challenges(args) => challenges::run(args),

@@ -72,13 +72,13 @@ pub struct SandboxFlags {
 
 type Found = Option<(String, Source)>;
 
+/// One setting's value and where it came from: its flag, else the environment, else the file.
+type LookupWithFlag<'a> =
+    &'a dyn Fn(&super::Setting, fn(&FileSettings) -> &Option<String>, &Option<String>) -> Found;
+
 /// The sandbox settings from their lookups; `data_dir` is where the default tools live.
 pub(super) fn resolve_sandbox(
-    lookup: &dyn Fn(
-        &super::Setting,
-        fn(&FileSettings) -> &Option<String>,
-        &Option<String>,
-    ) -> Found,
+    lookup: LookupWithFlag<'_>,
     flags: &SandboxFlags,
     data_dir: &Path,
 ) -> Result<SandboxSetup, ConfigError> {

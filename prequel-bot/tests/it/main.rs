@@ -10,6 +10,7 @@ mod endpoint_fuzz;
 mod interview;
 mod parse;
 mod replicas;
+mod sandbox;
 mod schemathesis;
 mod serve;
 mod slack_e2e;

@@ -276,7 +276,10 @@ async fn an_edited_file_is_in_the_archive_after_destroy() {
     );
     // The log kept beside the archive is code-server's own.
     let kept = fs::read_to_string(&log).expect("the instance's log");
-    assert!(kept.contains("HTTP server listening on /run/prequel/code-server.sock"), "{kept}");
+    assert!(
+        kept.contains("HTTP server listening on /run/prequel/code-server.sock"),
+        "{kept}"
+    );
     assert!(
         !fixture
             .provisioner

@@ -227,7 +227,11 @@ impl Inner {
             return Ok(false);
         };
         // Never made here: a lock file that is gone belongs to an instance being removed.
-        let lock = match OpenOptions::new().read(true).write(true).open(&paths.gateway_lock) {
+        let lock = match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&paths.gateway_lock)
+        {
             Ok(lock) => lock,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(false),
             Err(err) => return Err(err),

@@ -154,7 +154,17 @@ fn main() {
             log,
         }
     };
-    let left = leftovers(&root);
+    let mut left = leftovers(&root);
+    // Sandboxed instances are found by their cgroups (their processes name no folder of ours).
+    for process in support::instance_processes(&root.join("api/data")) {
+        if !left.iter().any(|(pid, _)| *pid as u32 == process.pid) {
+            let cmd = std::fs::read(format!("/proc/{}/cmdline", process.pid)).unwrap_or_default();
+            left.push((
+                process.pid as i32,
+                String::from_utf8_lossy(&cmd).replace('\0', " "),
+            ));
+        }
+    }
     report.print();
     println!("load average after: {}", load_average());
     println!("processes left behind: {}", left.len());
@@ -623,6 +633,8 @@ impl Drop for Sweep {
         for pgid in groups {
             stop_group(pgid, Duration::from_secs(2));
         }
+        // Sandboxed instances: every process of their cgroups, and the cgroups.
+        drop(support::KillInstancesOnDrop(self.0.clone()));
     }
 }
 

@@ -314,3 +314,172 @@ fn serve_without_bubblewrap_refuses_in_one_line_and_with_the_sandbox_off_starts_
         "{log}"
     );
 }
+
+/// cgroup v1 folders handed to an unprivileged user, removed (with what serve made in them)
+/// when dropped.
+struct DelegatedCgroup {
+    name: String,
+}
+
+impl DelegatedCgroup {
+    const CONTROLLERS: [&str; 4] = ["memory", "pids", "cpu", "freezer"];
+
+    fn hand_to(uid: u32) -> Option<Self> {
+        let name = format!("prequel-unprivileged-test-{}", std::process::id());
+        for controller in Self::CONTROLLERS {
+            let dir = Path::new("/sys/fs/cgroup").join(controller).join(&name);
+            if std::fs::create_dir_all(&dir).is_err() {
+                return None;
+            }
+            let owned = Command::new("chown")
+                .arg("-R")
+                .arg(format!("{uid}:{uid}"))
+                .arg(&dir)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !owned {
+                return None;
+            }
+        }
+        Some(Self { name })
+    }
+}
+
+impl Drop for DelegatedCgroup {
+    fn drop(&mut self) {
+        for controller in Self::CONTROLLERS {
+            // Deepest first: instance groups, the data dir's, then ours.
+            let _ = Command::new("find")
+                .arg(
+                    Path::new("/sys/fs/cgroup")
+                        .join(controller)
+                        .join(&self.name),
+                )
+                .args(["-depth", "-type", "d", "-exec", "rmdir", "{}", ";"])
+                .status();
+        }
+    }
+}
+
+#[test]
+fn an_unprivileged_serve_sandboxes_its_instances_in_a_user_namespace() {
+    let Some(code_server) = support::code_server("the unprivileged sandbox test") else {
+        return;
+    };
+    // Root sets the scene (a user, a cgroup handed to it); serve then runs as that user.
+    if !nix::unistd::geteuid().is_root() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI=true runs the tests as root"
+        );
+        support::loud("SKIPPED: the unprivileged sandbox test needs root to hand out a cgroup");
+        return;
+    }
+    let uid = 1_899_900_000 + std::process::id() % 10_000;
+    let data = tempfile::tempdir().expect("data dir");
+    let data_dir = data.path().join("data");
+    std::fs::create_dir(&data_dir).expect("data dir");
+    std::os::unix::fs::chown(&data_dir, Some(uid), Some(uid)).expect("hand the data dir over");
+    let mut options = ServeOptions::new(code_server);
+    options.challenges = Some(repository_challenges());
+    options.data_dir = Some(data_dir.clone());
+    options.run_as = Some(uid);
+
+    // On cgroup v1 an unprivileged serve cannot make cgroups: it refuses, saying how to fix it.
+    let refused = Server::start(options.clone()).expect_err("no cgroup of its own");
+    assert!(
+        refused.contains(
+            "serve runs unprivileged on cgroup v1, where it cannot make cgroups of \
+                          its own; run serve as root, or as root create and hand it a cgroup"
+        ),
+        "{refused}"
+    );
+    let delegated = DelegatedCgroup::hand_to(uid).expect("a cgroup handed to the user");
+    // Dropped before `delegated`, even on a failure: the processes go, then their cgroups.
+    let _cleanup = KillInstancesOnDrop(data_dir.join("instances"));
+    options.args = vec!["--sandbox-cgroup".into(), delegated.name.clone()];
+    let server = Server::start(options).expect("serve starts unprivileged");
+    assert!(
+        server
+            .log()
+            .contains("unprivileged, candidates mapped onto serve's uid"),
+        "{}",
+        server.log()
+    );
+    let created = now(&server);
+    let (id, url, password) = (
+        field(&created, "id"),
+        field(&created, "access_url"),
+        field(&created, "password"),
+    );
+    let login = support::http_raw(
+        &url,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &format!("password={password}"),
+    )
+    .expect("POST /login");
+    assert!(login.contains("code-server-session="), "{login}");
+
+    // On the host, the candidate's processes are serve's user; inside, user 1000 in a world of
+    // its own: no data dir, only its own processes, no network.
+    let processes = interview_processes(&data_dir, &id);
+    assert!(!processes.is_empty());
+    for process in &processes {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", process.pid)).unwrap_or_default();
+        let host_uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|u| u.split_whitespace().next())
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(host_uid, uid.to_string(), "pid {}", process.pid);
+    }
+    let token = data_dir.join("admin-token");
+    let inside = run_inside(
+        &data_dir,
+        &id,
+        &format!(
+            "id -u; cat '{}' 2>&1; ls -d /proc/[0-9]* | wc -l; timeout 5 bash -c 'echo > /dev/tcp/127.0.0.1/{}' 2>&1 || echo no-api",
+            token.display(),
+            server.url.rsplit(':').next().unwrap_or_default()
+        ),
+    );
+    let text = String::from_utf8_lossy(&inside.stdout).into_owned();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("1000"), "{text}");
+    assert!(text.contains("No such file or directory"), "{text}");
+    assert!(text.contains("no-api"), "{text}");
+    let visible: usize = text
+        .lines()
+        .nth(2)
+        .and_then(|l| l.trim().parse().ok())
+        .expect("a process count");
+    assert!(visible < 40, "{text}");
+
+    let out = server
+        .interview(&["--json", "destroy", &id])
+        .expect("destroy");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while support::api_get(&server, &format!("/api/interviews/{id}"))["interview"]["status"]
+        != "destroyed"
+    {
+        assert!(
+            Instant::now() < deadline,
+            "never destroyed:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(interview_processes(&data_dir, &id).is_empty());
+    drop(server);
+    drop(delegated);
+}

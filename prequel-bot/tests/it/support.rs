@@ -118,6 +118,8 @@ pub struct ServeOptions {
     pub args: Vec<String>,
     /// More environment variables.
     pub env: Vec<(String, String)>,
+    /// Run serve as this (unprivileged) user id, through `setpriv`, instead of as the test.
+    pub run_as: Option<u32>,
 }
 
 impl ServeOptions {
@@ -129,6 +131,7 @@ impl ServeOptions {
             data_dir: None,
             args: Vec::new(),
             env: Vec::new(),
+            run_as: None,
         }
     }
 }
@@ -170,7 +173,22 @@ impl Server {
         let stdout = temp.path().join("serve.stdout");
         let stderr = temp.path().join("serve.stderr");
         let file = |path: &Path| std::fs::File::create(path).map_err(|e| e.to_string());
-        let child = prequel()
+        let mut command = match options.run_as {
+            None => prequel(),
+            Some(uid) => {
+                let mut command = Command::new("setpriv");
+                for var in PREQUEL_VARS {
+                    command.env_remove(var);
+                }
+                command
+                    .args([format!("--reuid={uid}"), format!("--regid={uid}")])
+                    .args(["--clear-groups", "--"])
+                    .arg(env!("CARGO_BIN_EXE_prequel"))
+                    .stdin(Stdio::null());
+                command
+            }
+        };
+        let child = command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
             .arg("--data-dir")
@@ -436,7 +454,7 @@ pub struct ProcessSeen {
 }
 
 /// Live processes of a data dir's instances: in their sandboxes' cgroups
-/// (`…/prequel/<key>/<id>`, see `cgroup_key`) or, for instances without the sandbox, naming an
+/// (`…/<key>/<id>`, see `cgroup_key`) or, for instances without the sandbox, naming an
 /// instance folder on their command line. Zombies are left out.
 pub fn instance_processes(data_dir: &Path) -> Vec<ProcessSeen> {
     instance_processes_of(data_dir, None)
@@ -450,9 +468,10 @@ pub fn interview_processes(data_dir: &Path, interview: &str) -> Vec<ProcessSeen>
 fn instance_processes_of(data_dir: &Path, interview: Option<&str>) -> Vec<ProcessSeen> {
     let resolved = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_owned());
     let key = prequel_core::provision::local::cgroup_key(&resolved);
+    // `…/prequel/<key>/<id>` as root, `…/<delegated cgroup>/<key>/<id>` unprivileged.
     let group = match interview {
-        Some(id) => format!("/prequel/{key}/{id}\n"),
-        None => format!("/prequel/{key}/"),
+        Some(id) => format!("/{key}/{id}\n"),
+        None => format!("/{key}/"),
     };
     let folder = match interview {
         Some(id) => resolved.join("instances").join(id),
@@ -483,7 +502,7 @@ pub fn run_inside(data_dir: &Path, interview: &str, script: &str) -> Output {
         .filter_map(|line| {
             let mut parts = line.splitn(3, ':');
             let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-            path.contains("/prequel/").then(|| {
+            path.contains(&format!("/{interview}")).then(|| {
                 let mount = controllers.split(',').next().unwrap_or_default();
                 format!("echo $$ > /sys/fs/cgroup/{mount}{path}/cgroup.procs; ")
             })

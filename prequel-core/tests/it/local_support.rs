@@ -170,6 +170,16 @@ impl Drop for LocalFixture {
             });
         });
         let _ = cleanup.join();
+        // The data dir's (now empty) cgroup folder, or every test run would leave one.
+        let key = prequel_core::provision::local::cgroup_key(&self.provisioner.config().data_dir);
+        for controller in ["memory", "pids", "cpu", "freezer", ""] {
+            let _ = fs::remove_dir(
+                Path::new("/sys/fs/cgroup")
+                    .join(controller)
+                    .join("prequel")
+                    .join(&key),
+            );
+        }
         // Without the sandbox, anything still carrying a marker of this folder goes too.
         let instances = self.provisioner.config().data_dir.join("instances");
         for (pid, pgid) in processes_under(&instances) {

@@ -214,6 +214,49 @@ async fn from_inside_nothing_of_the_server_other_instances_or_the_host_is_in_rea
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_active_instance_has_its_challenges_limits_in_its_cgroup() {
+    let Some(cs) = code_server() else { return };
+    let challenges = tiny_challenges_with("\n[sandbox]\nmemory = 1536\ntasks = 300\ncpus = 1.5\n");
+    let fixture = LocalFixture::with(&cs, challenges.path(), tiny(), |_| {});
+    let spec = spec(&fixture.challenge);
+    create_ok(fixture.provisioner.as_ref(), &spec).await;
+    let pid = code_server_pid(&fixture.provisioner, &spec.interview_id);
+    let cgroups = fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroups");
+    let file = |controller: &str, name: &str| {
+        let line = cgroups
+            .lines()
+            .find(|l| l.split(':').nth(1) == Some(controller))
+            .unwrap_or_else(|| panic!("no {controller} cgroup: {cgroups}"));
+        let path = line.splitn(3, ':').nth(2).expect("path");
+        fs::read_to_string(format!("/sys/fs/cgroup/{controller}{path}/{name}"))
+            .expect("cgroup file")
+            .trim()
+            .to_owned()
+    };
+    if cgroups
+        .lines()
+        .any(|l| l.split(':').nth(1) == Some("memory"))
+    {
+        // cgroup v1, as on the development machines.
+        assert_eq!(
+            file("memory", "memory.limit_in_bytes"),
+            (1536u64 << 20).to_string()
+        );
+        assert_eq!(file("pids", "pids.max"), "300");
+        assert_eq!(
+            file("cpu", "cpu.cfs_quota_us"),
+            "150000",
+            "the CPU cap once active"
+        );
+    } else {
+        assert_eq!(file("", "memory.max"), (1536u64 << 20).to_string());
+        assert_eq!(file("", "pids.max"), "300");
+        assert_eq!(file("", "cpu.max"), "150000 100000");
+    }
+    destroy_ok(fixture.provisioner.as_ref(), &spec.interview_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_setsid_process_without_markers_is_gone_after_destroy() {
     let Some(cs) = code_server() else { return };
     let fixture = LocalFixture::new(&cs);

@@ -83,6 +83,10 @@ impl LocalProvisioner {
                 group
                     .create(&limits)
                     .map_err(|err| io_transient("cannot create the instance's cgroup", &err))?;
+                // No CPU cap until it is ready (see `finish` below).
+                group
+                    .set_cpu(None)
+                    .map_err(|err| io_transient("cannot set the instance's CPU", &err))?;
                 let mut record = InstanceRecord {
                     pid: 0,
                     pgid: 0,
@@ -174,7 +178,13 @@ impl LocalProvisioner {
             let (paths, files) = (paths.clone(), bundle.files.clone());
             let mut ready = record.clone();
             ready.ready = true;
+            let group = group.clone();
+            let cpu = limits.cpu_millis;
             blocking("finishing the start", move || {
+                // The CPU cap from here on: code-server has started, the candidate can log in.
+                group
+                    .set_cpu(Some(cpu))
+                    .map_err(|err| io_transient("cannot set the instance's CPU", &err))?;
                 if let Some(missing) = files::missing_starter(&paths.workspace, &files) {
                     return Err(ProvisionError::transient(format!(
                         "starter file {missing} is missing from the workspace"

@@ -320,6 +320,28 @@ impl InstanceGroup {
         Ok(())
     }
 
+    /// Sets the CPU cap: `Some(thousandths of a CPU)`, or `None` for none (while code-server
+    /// starts: nobody can log in before it answers, and its start needs more than one CPU).
+    pub(crate) fn set_cpu(&self, cpu_millis: Option<u32>) -> io::Result<()> {
+        let quota = cpu_millis.map(|m| u64::from(m) * CPU_PERIOD_US / 1000);
+        match self.version {
+            Version::V1 => {
+                let file = self.v1_dirs()[2].join("cpu.cfs_quota_us");
+                let value = quota.map_or_else(|| "-1".to_owned(), |q| q.to_string());
+                fs::write(&file, value).map_err(|err| with_path(err, &file))
+            }
+            Version::V2 => {
+                let file = self.dirs[0].join("cpu.max");
+                if !file.exists() {
+                    return Ok(());
+                }
+                let value = quota.map_or_else(|| "max".to_owned(), |q| q.to_string());
+                fs::write(&file, format!("{value} {CPU_PERIOD_US}"))
+                    .map_err(|err| with_path(err, &file))
+            }
+        }
+    }
+
     fn v1_dirs(&self) -> [&PathBuf; 4] {
         [&self.dirs[0], &self.dirs[1], &self.dirs[2], &self.dirs[3]]
     }

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # The first process of a sandboxed instance (provision/local/sandbox/mod.rs). It runs as
 # serve's user, before anything of the candidate's exists, and:
 #   1. joins the instance's cgroup(s), so everything it becomes and starts is counted, limited

@@ -484,49 +484,13 @@ fn instance_processes_of(data_dir: &Path, interview: Option<&str>) -> Vec<Proces
 }
 
 /// Runs `script` with `sh` inside an interview's running sandbox, the way its VS Code terminal
-/// does: joined to the sandbox's cgroup, in the namespaces of its code-server (`nsenter`), as
-/// the candidate's user with code-server's environment and no capabilities. Needs root.
+/// does (see `prequel_core::testkit::sandbox::run_inside`). Needs root.
 pub fn run_inside(data_dir: &Path, interview: &str, script: &str) -> Output {
-    let target = interview_processes(data_dir, interview)
+    let pids: Vec<u32> = interview_processes(data_dir, interview)
         .into_iter()
         .map(|p| p.pid)
-        .find(|pid| {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            !cmdline.contains("bwrap") && cmdline.contains("--socket /run/prequel/code-server.sock")
-        })
-        .expect("the interview's code-server runs");
-    let cgroups = std::fs::read_to_string(format!("/proc/{target}/cgroup")).unwrap_or_default();
-    let join: String = cgroups
-        .lines()
-        .filter_map(|line| {
-            let mut parts = line.splitn(3, ':');
-            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-            path.contains(&format!("/{interview}")).then(|| {
-                let mount = controllers.split(',').next().unwrap_or_default();
-                format!("echo $$ > /sys/fs/cgroup/{mount}{path}/cgroup.procs; ")
-            })
-        })
         .collect();
-    let environ = std::fs::read(format!("/proc/{target}/environ")).unwrap_or_default();
-    let env: Vec<(String, String)> = environ
-        .split(|&b| b == 0)
-        .filter_map(|var| {
-            let var = String::from_utf8_lossy(var);
-            let (name, value) = var.split_once('=')?;
-            Some((name.to_owned(), value.to_owned()))
-        })
-        .collect();
-    Command::new("/bin/sh")
-        .arg("-c")
-        .arg(format!(
-            "{join}exec /usr/bin/nsenter -t {target} -a -S 1000 -G 1000 -- /usr/bin/setpriv --no-new-privs --inh-caps=-all -- sh -c \"$0\""
-        ))
-        .arg(script)
-        .env_clear()
-        .envs(env)
-        .output()
-        .expect("run a command inside the sandbox")
+    prequel_core::testkit::sandbox::run_inside(&pids, script)
 }
 
 /// Whether process `pid` runs (exists and is not a zombie waiting to be reaped).

@@ -5,4 +5,5 @@
 pub mod moto;
 pub mod provisioner;
 pub mod provisioner_conformance;
+pub mod sandbox;
 pub mod store_conformance;

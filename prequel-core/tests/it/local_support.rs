@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -19,11 +19,12 @@ use prequel_core::challenge::DirChallenges;
 use prequel_core::domain::{ChallengeId, InterviewId};
 use prequel_core::provision::Provisioner;
 use prequel_core::provision::local::{
-    CANDIDATE_UID, INSTANCE_ENV, LocalConfig, LocalProvisioner, find_code_server,
+    INSTANCE_ENV, LocalConfig, LocalProvisioner, find_code_server,
 };
 use prequel_core::testkit::provisioner_conformance::{
     ProvisionerFixture, ProvisionerHarness, RecordingProgress,
 };
+use prequel_core::testkit::sandbox as testkit_sandbox;
 
 /// The code-server to test with, or `None` (after saying so) when it is not installed outside
 /// CI.
@@ -377,73 +378,16 @@ pub fn fake_code_server(dir: &Path, body: &str) -> PathBuf {
     path
 }
 
-/// The pid (as the host sees it) of code-server's main process in an instance's sandbox: in the
-/// sandbox's own PID namespace, unlike its launcher.
+/// The pid (as the host sees it) of code-server's main process in an instance's sandbox.
 pub fn code_server_pid(provisioner: &LocalProvisioner, interview: &InterviewId) -> u32 {
-    let host_pid_ns = fs::read_link("/proc/self/ns/pid").expect("our pid namespace");
-    provisioner
-        .sandbox_pids(interview)
-        .into_iter()
-        .find(|pid| {
-            fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|ns| ns != host_pid_ns)
-                && cmdline(*pid as i32).contains("--socket")
-                && !cmdline(*pid as i32).contains("bwrap")
-        })
+    testkit_sandbox::code_server_pid(&provisioner.sandbox_pids(interview))
         .expect("code-server runs in the sandbox")
 }
 
-/// Runs `script` with `sh` inside a running sandbox the way its VS Code terminal runs a
-/// command: in every namespace of the instance's code-server (`nsenter`), as the candidate's
-/// user, with code-server's environment, no capabilities, and joined to the instance's cgroup,
-/// so whatever it starts (`setsid`, a fork bomb) is the instance's.
+/// Runs `script` inside a running sandbox the way its VS Code terminal runs a command (see
+/// `testkit::sandbox::run_inside`).
 pub fn inside(provisioner: &LocalProvisioner, interview: &InterviewId, script: &str) -> Output {
-    let target = code_server_pid(provisioner, interview);
-    // The cgroup first (nsenter keeps it across the exec), then the namespaces and the user.
-    let procs: Vec<String> = cgroup_procs_files(target);
-    let join: String = procs
-        .iter()
-        .map(|file| format!("echo $$ > {file}; "))
-        .collect();
-    let environ = fs::read(format!("/proc/{target}/environ")).expect("code-server's environment");
-    let env: Vec<(String, String)> = environ
-        .split(|&b| b == 0)
-        .filter_map(|var| {
-            let var = String::from_utf8_lossy(var);
-            let (name, value) = var.split_once('=')?;
-            Some((name.to_owned(), value.to_owned()))
-        })
-        .collect();
-    let uid = CANDIDATE_UID.to_string();
-    Command::new("/bin/sh")
-        .arg("-c")
-        .arg(format!(
-            "{join}exec /usr/bin/nsenter -t {target} -a -S {uid} -G {uid} -- /usr/bin/setpriv --no-new-privs --inh-caps=-all -- sh -c \"$0\""
-        ))
-        .arg(script)
-        .env_clear()
-        .envs(env)
-        .output()
-        .expect("run a command inside the sandbox")
-}
-
-/// The `cgroup.procs` files of the (v1 or v2) cgroups a process is in, below `prequel`.
-fn cgroup_procs_files(pid: u32) -> Vec<String> {
-    let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup of the process");
-    text.lines()
-        .filter_map(|line| {
-            let mut parts = line.splitn(3, ':');
-            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-            if !path.contains("/prequel") {
-                return None;
-            }
-            let mount = if controllers.is_empty() {
-                "/sys/fs/cgroup".to_owned()
-            } else {
-                format!("/sys/fs/cgroup/{}", controllers.split(',').next()?)
-            };
-            Some(format!("{mount}{path}/cgroup.procs"))
-        })
-        .collect()
+    testkit_sandbox::run_inside(&provisioner.sandbox_pids(interview), script)
 }
 
 /// Standard output of a command run inside, as text.

@@ -377,13 +377,24 @@ pub(super) fn healthz(addr: SocketAddr, timeout: Duration) -> bool {
     {
         return false;
     }
-    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    healthz_over(&mut stream, &addr.to_string(), timeout)
+}
+
+/// One `GET /healthz` over a connected stream (TCP, or an instance's unix socket): whether it
+/// answers 200 within `timeout`. A plain HTTP/1.1 request: no HTTP client crate needed.
+pub(super) fn healthz_over<S: Read + Write + ?Sized>(
+    stream: &mut S,
+    host: &str,
+    timeout: Duration,
+) -> bool {
+    let deadline = Instant::now() + timeout;
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
     if stream.write_all(request.as_bytes()).is_err() {
         return false;
     }
     let mut head = [0u8; 12];
     let mut read = 0;
-    while read < head.len() {
+    while read < head.len() && Instant::now() < deadline {
         match stream.read(&mut head[read..]) {
             Ok(0) | Err(_) => return false,
             Ok(n) => read += n,

@@ -2,7 +2,6 @@
 //! its mounts), and how serve checks an instance's socket is its own.
 
 use std::ffi::OsString;
-use std::io::{Read as _, Write as _};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -314,21 +313,7 @@ pub(in crate::provision::local) fn healthz(
     {
         return false;
     }
-    if stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    let mut read = 0;
-    while read < head.len() {
-        match stream.read(&mut head[read..]) {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => read += n,
-        }
-    }
-    head.starts_with(b"HTTP/1.") && &head[8..12] == b" 200"
+    crate::provision::local::process::healthz_over(&mut stream, "localhost", timeout)
 }
 
 /// Whether the process at the other end of a unix socket is in `group`.

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -59,11 +60,19 @@ struct Inner {
 struct Served {
     _lock: File,
     port: u16,
+    /// A second handle on the port's listening socket, to shut it at once on drop: an aborted
+    /// task drops its listener only when the runtime next gets to it, and until then the port
+    /// would still accept connections that nobody serves.
+    closer: std::net::TcpListener,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Drop for Served {
     fn drop(&mut self) {
+        // Shutting a listening socket down makes it refuse new connections (Linux), whatever
+        // still holds it.
+        let _ =
+            nix::sys::socket::shutdown(self.closer.as_raw_fd(), nix::sys::socket::Shutdown::Both);
         for task in &self.tasks {
             task.abort();
         }
@@ -180,6 +189,7 @@ impl Inner {
             port,
         } = reservation;
         listener.set_nonblocking(true)?;
+        let closer = listener.try_clone()?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let group = self.sandbox.group(interview.as_str());
         let mut tasks = vec![tokio::spawn(accept(
@@ -208,6 +218,7 @@ impl Inner {
             Served {
                 _lock: lock,
                 port,
+                closer,
                 tasks,
             },
         );

@@ -32,7 +32,7 @@ const V2_CONTROLLERS: [&str; 3] = ["memory", "pids", "cpu"];
 const CPU_PERIOD_US: u64 = 100_000;
 
 /// How long freezing or emptying a group may take before it counts as failed.
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Which cgroup version, and where its hierarchies are mounted.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,10 +4,13 @@
 //!   key to `POST /api/commands`, the one route that changes anything.
 //! - The status page's session cookie, [`SESSION_COOKIE`], opens the read-only routes: the page,
 //!   the event stream and the interview listings. A person gets it by typing the admin token into
-//!   the page's sign-in form once. Its value is `HMAC-SHA256(admin token, "prequel status page
-//!   v1")` in hex, not the token: the browser never holds the key to the write API, so a leaked
-//!   cookie cannot be replayed against it, and rotating the token ends every session. Because it
-//!   is derived rather than stored, every replica behind a load balancer accepts the same cookie.
+//!   the page's sign-in form once. Its value is `<issued at>.<mac>`: the Unix second it was
+//!   issued, and `HMAC-SHA256(admin token, "prequel status page v2\n<issued at>")` in hex — not
+//!   the token: the browser never holds the key to the write API, so a leaked cookie cannot be
+//!   replayed against it. It works for [`SESSION_LIFETIME`] (12 h) from when it was issued, and
+//!   rotating the token ends every session at once. Because it is derived rather than stored,
+//!   every replica behind a load balancer accepts the same cookie.
+//! - The `Bearer` scheme is matched without regard to case, as HTTP schemes are (RFC 9110).
 //! - With [`WebConfig::open_on_loopback`](crate::WebConfig), the read-only routes need nothing at
 //!   all from a loopback peer (a single-machine setup). The peer is read from axum's
 //!   `ConnectInfo<SocketAddr>`; without it (an embedder's own server, a test's `oneshot`) the
@@ -31,9 +34,15 @@ use crate::error::ApiError;
 /// The name of the status page's session cookie.
 pub(crate) const SESSION_COOKIE: &str = "prequel_session";
 
-/// What the session cookie's HMAC signs. Versioned, so a future cookie format can never be
-/// confused with this one.
-const SESSION_CONTEXT: &[u8] = b"prequel status page v1";
+/// What the session cookie's HMAC signs, before the issue time. Versioned, so a cookie of
+/// another format (v1 had no issue time and never expired) can never be taken for this one.
+const SESSION_CONTEXT: &str = "prequel status page v2";
+
+/// How long a status page session lasts from sign-in.
+pub(crate) const SESSION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
+
+/// How far in the future an issue time may be (clocks of replicas differ a little).
+const CLOCK_SKEW_SECONDS: i64 = 60;
 
 /// Why a read-only request was let in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +101,7 @@ pub(crate) fn read_access(
         check_bearer(value, &state.admin_token)?;
         return Ok(Some(ReadAccess::Token));
     }
-    if has_session(headers, &state.admin_token) {
+    if has_session(headers, &state.admin_token, state.prequel.now().timestamp()) {
         return Ok(Some(ReadAccess::Session));
     }
     if state.config.open_on_loopback && peer_is_loopback(extensions) {
@@ -108,8 +117,9 @@ fn check_bearer(
     let presented = value
         .to_str()
         .ok()
-        .and_then(|text| text.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(|text| text.trim_start().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
     match presented {
         Some(token) if token_matches(token, admin_token) => Ok(()),
         Some(_) => Err(ApiError::Unauthorized(
@@ -135,16 +145,33 @@ fn secrets_match(presented: &str, expected: &str) -> bool {
     presented[..].ct_eq(&expected[..]).into()
 }
 
-/// The session cookie's value for this admin token: `HMAC-SHA256(token, SESSION_CONTEXT)` in
-/// lowercase hex. It is itself a (read-only) credential: never log it.
-pub(crate) fn session_value(admin_token: &SecretString) -> String {
-    let mac = hmac_sha256(admin_token.expose().as_bytes(), SESSION_CONTEXT);
-    mac.iter().map(|byte| format!("{byte:02x}")).collect()
+/// The session cookie's value for this admin token, issued at `issued_at` (Unix seconds):
+/// `<issued_at>.<HMAC-SHA256(token, context + issued_at) in lowercase hex>`. It is itself a
+/// (read-only) credential: never log it.
+pub(crate) fn session_value(admin_token: &SecretString, issued_at: i64) -> String {
+    let signed = format!("{SESSION_CONTEXT}\n{issued_at}");
+    let mac = hmac_sha256(admin_token.expose().as_bytes(), signed.as_bytes());
+    let mac: String = mac.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("{issued_at}.{mac}")
 }
 
-/// Whether any `Cookie` header carries a valid session cookie.
-fn has_session(headers: &HeaderMap, admin_token: &SecretString) -> bool {
-    let expected = session_value(admin_token);
+/// Whether `value` is a session cookie for this token that is still valid at `now`.
+fn session_valid(value: &str, admin_token: &SecretString, now: i64) -> bool {
+    let Some(issued_at) = value
+        .split_once('.')
+        .and_then(|(issued_at, _)| issued_at.parse::<i64>().ok())
+    else {
+        return false;
+    };
+    let lifetime = i64::try_from(SESSION_LIFETIME.as_secs()).unwrap_or(i64::MAX);
+    let fresh = issued_at <= now.saturating_add(CLOCK_SKEW_SECONDS)
+        && now.saturating_sub(issued_at) < lifetime;
+    // The MAC is compared whether or not the time is right, so timing says nothing of either.
+    secrets_match(value, &session_value(admin_token, issued_at)) & fresh
+}
+
+/// Whether any `Cookie` header carries a session cookie valid at `now` (Unix seconds).
+fn has_session(headers: &HeaderMap, admin_token: &SecretString, now: i64) -> bool {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -154,7 +181,7 @@ fn has_session(headers: &HeaderMap, admin_token: &SecretString) -> bool {
         .filter(|(name, _)| *name == SESSION_COOKIE)
         // Every candidate is compared (no short cut), though only the match matters.
         .fold(false, |found, (_, value)| {
-            secrets_match(value.trim_matches('"'), &expected) | found
+            session_valid(value.trim_matches('"'), admin_token, now) | found
         })
 }
 
@@ -222,35 +249,97 @@ mod tests {
         );
     }
 
+    const NOW: i64 = 1_800_000_000;
+
     #[test]
     fn the_session_value_is_derived_from_the_token_and_is_not_the_token() {
         let token = SecretString::new("test-admin-token-0123456789abcdef");
-        let value = session_value(&token);
-        assert_eq!(value.len(), 64);
+        let value = session_value(&token, NOW);
+        assert_eq!(value.len(), "1800000000.".len() + 64);
         assert!(!value.contains(token.expose()));
-        assert_eq!(value, session_value(&token), "stable across calls");
-        assert_ne!(value, session_value(&SecretString::new("another-token")));
+        assert_eq!(value, session_value(&token, NOW), "stable across calls");
+        assert_ne!(
+            value,
+            session_value(&SecretString::new("another-token"), NOW)
+        );
+    }
+
+    fn cookie(text: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, text.parse().expect("header value"));
+        headers
     }
 
     #[test]
     fn the_session_cookie_is_found_among_others() {
         let token = SecretString::new("t0ken");
-        let cookie = |text: &str| {
-            let mut headers = HeaderMap::new();
-            headers.insert(header::COOKIE, text.parse().expect("header value"));
-            headers
-        };
-        let value = session_value(&token);
+        let value = session_value(&token, NOW);
         assert!(has_session(
             &cookie(&format!("theme=dark; {SESSION_COOKIE}={value}; x=1")),
-            &token
+            &token,
+            NOW
         ));
         assert!(!has_session(
             &cookie(&format!("{SESSION_COOKIE}=t0ken")),
-            &token
+            &token,
+            NOW
         ));
-        assert!(!has_session(&cookie(&format!("other={value}")), &token));
-        assert!(!has_session(&HeaderMap::new(), &token));
+        assert!(!has_session(
+            &cookie(&format!("other={value}")),
+            &token,
+            NOW
+        ));
+        assert!(!has_session(&HeaderMap::new(), &token, NOW));
+    }
+
+    #[test]
+    fn a_session_lasts_twelve_hours_and_cannot_be_moved_in_time() {
+        let token = SecretString::new("t0ken");
+        let lifetime = i64::try_from(SESSION_LIFETIME.as_secs()).expect("small");
+        assert_eq!(lifetime, 12 * 3600);
+        let value = session_value(&token, NOW);
+        let at = |now: i64| has_session(&cookie(&format!("{SESSION_COOKIE}={value}")), &token, now);
+        assert!(at(NOW) && at(NOW + lifetime - 1), "valid for 12 h");
+        assert!(!at(NOW + lifetime), "expired after 12 h");
+        assert!(!at(NOW - 3600), "issued in the future");
+        // Changing the issue time of a valid cookie breaks its MAC.
+        let (_, mac) = value.split_once('.').expect("two parts");
+        let moved = format!("{SESSION_COOKIE}={}.{mac}", NOW + lifetime);
+        assert!(!has_session(&cookie(&moved), &token, NOW + lifetime + 1));
+        // Rotating the admin token ends the session.
+        assert!(!has_session(
+            &cookie(&format!("{SESSION_COOKIE}={value}")),
+            &SecretString::new("rotated"),
+            NOW
+        ));
+        // The v1 cookie (a bare MAC, never expiring) opens nothing.
+        let v1: String = hmac_sha256(b"t0ken", b"prequel status page v1")
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        assert!(!has_session(
+            &cookie(&format!("{SESSION_COOKIE}={v1}")),
+            &token,
+            NOW
+        ));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_matched_in_any_case() {
+        let token = SecretString::new("t0ken");
+        for header in [
+            "Bearer t0ken",
+            "bearer t0ken",
+            "BEARER t0ken",
+            "bEaReR  t0ken ",
+        ] {
+            let value = axum::http::HeaderValue::from_str(header).expect("value");
+            assert!(check_bearer(&value, &token).is_ok(), "{header:?}");
+        }
+        for header in ["Basic t0ken", "Bearer", "t0ken", "Bearer t0ken2"] {
+            let value = axum::http::HeaderValue::from_str(header).expect("value");
+            assert!(check_bearer(&value, &token).is_err(), "{header:?}");
+        }
     }
 
     #[test]

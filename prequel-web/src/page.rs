@@ -144,8 +144,9 @@ pub(crate) async fn sign_in(
     }
     tracing::info!("status page sign-in");
     let cookie = format!(
-        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/{}",
-        auth::session_value(&state.admin_token),
+        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+        auth::session_value(&state.admin_token, state.prequel.now().timestamp()),
+        auth::SESSION_LIFETIME.as_secs(),
         secure_attribute(&headers)
     );
     redirect_home(&cookie)

@@ -29,6 +29,7 @@ const PAGE_MARK: &str = "new EventSource('/api/events')";
 struct Site {
     _dir: tempfile::TempDir,
     router: Router,
+    clock: ManualClock,
 }
 
 /// One answer, with its headers (the cookie and the security headers are the point here).
@@ -71,7 +72,7 @@ fn site(config: WebConfig) -> Site {
         .store(Arc::new(store))
         .provisioner(Arc::new(RecordingProvisioner::new(Arc::new(clock.clone()))))
         .secrets(Arc::new(secrets))
-        .clock(Arc::new(clock))
+        .clock(Arc::new(clock.clone()))
         .challenges(vec![ChallengeId::parse("python").expect("valid")])
         .build()
         .expect("build the facade");
@@ -79,6 +80,7 @@ fn site(config: WebConfig) -> Site {
     Site {
         _dir: dir,
         router: router(state),
+        clock,
     }
 }
 
@@ -458,4 +460,23 @@ async fn the_bearer_token_opens_the_page_too_and_a_wrong_one_is_refused() {
         .body(Body::empty())
         .expect("request");
     assert_eq!(site.send(request).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_session_ends_twelve_hours_after_sign_in() {
+    let site = closed();
+    let cookie = site.session_cookie().await;
+    let who = As {
+        cookie: Some(&cookie),
+        ..NOBODY
+    };
+    site.clock
+        .advance(chrono::Duration::hours(12) - chrono::Duration::seconds(1));
+    let still = site.get("/api/interviews", who).await;
+    assert_eq!(still.status, StatusCode::OK, "{}", still.text);
+    site.clock.advance(chrono::Duration::seconds(1));
+    let late = site.get("/api/interviews", who).await;
+    assert_eq!(late.status, StatusCode::UNAUTHORIZED, "{}", late.text);
+    let page = site.get("/", who).await;
+    assert!(!page.is_status_page(), "the sign-in form again");
 }

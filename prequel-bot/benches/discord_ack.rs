@@ -156,6 +156,8 @@ async fn start_server() -> Server {
         allowed_guilds: Vec::new(),
         allowed_roles: Vec::new(),
         allowed_users: Vec::new(),
+        admins: Vec::new(),
+        admin_roles: Vec::new(),
     };
     let zone = chrono_tz::Europe::Berlin;
     let routes = discord::start(prequel.clone(), config, zone, stopped.clone())

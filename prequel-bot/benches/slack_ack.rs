@@ -173,6 +173,7 @@ async fn start_server() -> Server {
         allowed_users: Vec::new(),
         allowed_groups: Vec::new(),
         allowed_channels: Vec::new(),
+        admins: Vec::new(),
     };
     let zone = chrono_tz::Europe::Berlin;
     let slack = slack::start(prequel.clone(), config, zone, stopped.clone())

@@ -19,6 +19,9 @@ use crate::discord::{DiscordConfig, DiscordMode};
 
 mod aws;
 mod sandbox;
+mod secret_files;
+
+pub use secret_files::environment_warning;
 
 use crate::slack::{DEFAULT_API_URL, SlackConfig, SlackMode};
 pub use aws::{AwsSetup, Backend};
@@ -53,9 +56,12 @@ pub struct ServeConfig {
     pub backend: Backend,
     /// Whether local instances run in the sandbox, and with what.
     pub sandbox: SandboxSetup,
-    /// `PREQUEL_ADMIN_TOKEN`: the admin token, for replicas that must share one (on AWS it comes
-    /// from an ECS secret); unset, a token is made in the data dir at the first start.
+    /// `PREQUEL_ADMIN_TOKEN` (or `_FILE`): the admin token, for replicas that must share one (on
+    /// AWS it comes from an ECS secret); unset, a token is made in the data dir at the first start.
     pub admin_token: Option<SecretString>,
+    /// The secret settings that came from serve's environment rather than from files: serve
+    /// warns about each at start.
+    pub secrets_in_environment: Vec<&'static str>,
 }
 
 /// Whether the Discord frontend runs: on when its public key, bot token and application id are
@@ -113,6 +119,8 @@ pub enum Source {
     Flag(&'static str),
     /// An environment variable.
     Env(&'static str),
+    /// A file holding one secret (`PREQUEL_X_FILE`, or systemd's credentials folder).
+    SecretFile(PathBuf),
     /// A key of the config file.
     File {
         /// The key.
@@ -130,6 +138,7 @@ impl fmt::Display for Source {
             Self::Flag(flag) => f.write_str(flag),
             Self::Env(var) => f.write_str(var),
             Self::File { key, path } => write!(f, "`{key}` in {}", path.display()),
+            Self::SecretFile(path) => write!(f, "the secret file {}", path.display()),
             Self::Default => f.write_str("the default"),
         }
     }
@@ -180,6 +189,7 @@ struct FileSettings {
     slack_allowed_users: Option<String>,
     slack_allowed_groups: Option<String>,
     slack_allowed_channels: Option<String>,
+    slack_admins: Option<String>,
     discord_public_key: Option<String>,
     discord_bot_token: Option<String>,
     discord_application_id: Option<String>,
@@ -190,6 +200,8 @@ struct FileSettings {
     discord_allowed_guilds: Option<String>,
     discord_allowed_roles: Option<String>,
     discord_allowed_users: Option<String>,
+    discord_admins: Option<String>,
+    discord_admin_roles: Option<String>,
     backend: Option<String>,
     prefix: Option<String>,
     environment: Option<String>,
@@ -363,6 +375,11 @@ const SLACK_ALLOWED_CHANNELS: Setting = Setting {
     env: "PREQUEL_SLACK_ALLOWED_CHANNELS",
     key: "slack_allowed_channels",
 };
+const SLACK_ADMINS: Setting = Setting {
+    flag: "",
+    env: "PREQUEL_SLACK_ADMINS",
+    key: "slack_admins",
+};
 
 // The Discord settings have no flags either, for the same reasons.
 const DISCORD_PUBLIC_KEY: Setting = Setting {
@@ -415,6 +432,16 @@ const DISCORD_ALLOWED_USERS: Setting = Setting {
     env: "PREQUEL_DISCORD_ALLOWED_USERS",
     key: "discord_allowed_users",
 };
+const DISCORD_ADMINS: Setting = Setting {
+    flag: "",
+    env: "PREQUEL_DISCORD_ADMINS",
+    key: "discord_admins",
+};
+const DISCORD_ADMIN_ROLES: Setting = Setting {
+    flag: "",
+    env: "PREQUEL_DISCORD_ADMIN_ROLES",
+    key: "discord_admin_roles",
+};
 
 /// The system's zone, or UTC when it cannot be found or is not a known IANA name.
 pub fn system_zone() -> Tz {
@@ -441,11 +468,15 @@ pub fn resolve(
         Some(path) => Some((read_file(path)?, path.as_path())),
         None => None,
     };
+    let secret_files = secret_files::SecretFiles::read(&env)?;
     let lookup = |setting: &Setting,
                   from_file: fn(&FileSettings) -> &Option<String>,
                   flag: &Option<String>| {
         if let Some(value) = flag {
             return Some((value.clone(), Source::Flag(setting.flag)));
+        }
+        if let Some(found) = secret_files.get(setting.env) {
+            return Some(found);
         }
         if let Some(value) = env(setting.env) {
             return Some((value, Source::Env(setting.env)));
@@ -498,8 +529,14 @@ pub fn resolve(
             lookup(&aws::BACKEND, |f| &f.backend, &flags.backend),
             &|setting, from_file| lookup(setting, from_file, &None),
         )?,
-        // Secret: from the environment only (a file or flag would leave it lying around).
-        admin_token: env(ADMIN_TOKEN_ENV).map(|token| SecretString::new(token.trim())),
+        // Secret: from its file or the environment, never a flag (`ps` shows flags) nor the
+        // config file (shared by replicas).
+        admin_token: secret_files
+            .get(ADMIN_TOKEN_ENV)
+            .map(|(token, _)| token)
+            .or_else(|| env(ADMIN_TOKEN_ENV))
+            .map(|token| SecretString::new(token.trim())),
+        secrets_in_environment: secret_files.in_environment.clone(),
     })
 }
 
@@ -549,6 +586,7 @@ fn resolve_slack(lookup: Lookup<'_>) -> Result<SlackSetup, ConfigError> {
             allowed_users: list(&SLACK_ALLOWED_USERS, |f| &f.slack_allowed_users),
             allowed_groups: list(&SLACK_ALLOWED_GROUPS, |f| &f.slack_allowed_groups),
             allowed_channels: list(&SLACK_ALLOWED_CHANNELS, |f| &f.slack_allowed_channels),
+            admins: list(&SLACK_ADMINS, |f| &f.slack_admins),
         }))),
         (Some((_, origin)), None) => Err(half_set(origin, needed_setting, mode)),
         (None, Some((_, origin))) => Err(half_set(origin, &SLACK_BOT_TOKEN, mode)),
@@ -627,6 +665,8 @@ fn resolve_discord(lookup: Lookup<'_>, server_zone: Tz) -> Result<DiscordSetup, 
         allowed_guilds: list(&DISCORD_ALLOWED_GUILDS, |f| &f.discord_allowed_guilds),
         allowed_roles: list(&DISCORD_ALLOWED_ROLES, |f| &f.discord_allowed_roles),
         allowed_users: list(&DISCORD_ALLOWED_USERS, |f| &f.discord_allowed_users),
+        admins: list(&DISCORD_ADMINS, |f| &f.discord_admins),
+        admin_roles: list(&DISCORD_ADMIN_ROLES, |f| &f.discord_admin_roles),
     };
     Ok(DiscordSetup::On(Box::new(config), zone))
 }
@@ -805,8 +845,89 @@ mod tests {
                 backend: Backend::Local,
                 sandbox: SandboxSetup::On(Box::default()),
                 admin_token: None,
+                secrets_in_environment: Vec::new(),
             }
         );
+    }
+
+    #[test]
+    fn secrets_come_from_files_named_by_file_variables_or_systemds_credentials() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let token = dir.path().join("admin-token");
+        std::fs::write(&token, "0123456789abcdef0123456789abcdef\n").expect("write");
+        let bot = dir.path().join("PREQUEL_SLACK_BOT_TOKEN");
+        std::fs::write(&bot, "xoxb-from-file").expect("write");
+        let signing = dir.path().join("signing");
+        std::fs::write(&signing, "signing-from-file").expect("write");
+        let token_path = token.to_string_lossy().into_owned();
+        let signing_path = signing.to_string_lossy().into_owned();
+        let credentials = dir.path().to_string_lossy().into_owned();
+        let config = resolve_with(
+            &Flags::default(),
+            &[
+                ("PREQUEL_ADMIN_TOKEN_FILE", &token_path),
+                ("PREQUEL_SLACK_SIGNING_SECRET_FILE", &signing_path),
+                ("CREDENTIALS_DIRECTORY", &credentials),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(
+            config.admin_token.as_ref().map(SecretString::expose),
+            Some("0123456789abcdef0123456789abcdef"),
+            "the file's final newline is dropped"
+        );
+        let SlackSetup::On(slack) = &config.slack else {
+            panic!(
+                "Slack is on with its secrets from files: {:?}",
+                config.slack
+            )
+        };
+        assert_eq!(slack.bot_token.expose(), "xoxb-from-file");
+        assert_eq!(
+            slack.signing_secret.as_ref().map(SecretString::expose),
+            Some("signing-from-file")
+        );
+        assert!(config.secrets_in_environment.is_empty());
+
+        // In the environment it still works, and is reported for the warning.
+        let config = resolve_with(
+            &Flags::default(),
+            &[("PREQUEL_ADMIN_TOKEN", "0123456789abcdef0123456789abcdef")],
+        )
+        .expect("valid");
+        assert_eq!(config.secrets_in_environment, ["PREQUEL_ADMIN_TOKEN"]);
+    }
+
+    #[test]
+    fn a_secret_given_twice_or_in_an_empty_or_missing_file_is_an_error_that_shows_no_value() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").expect("write");
+        let empty = empty.to_string_lossy().into_owned();
+        let missing = dir.path().join("missing").to_string_lossy().into_owned();
+        for (env, says) in [
+            (
+                vec![
+                    ("PREQUEL_SLACK_BOT_TOKEN", "xoxb-secret-value"),
+                    ("PREQUEL_SLACK_BOT_TOKEN_FILE", empty.as_str()),
+                ],
+                "set only PREQUEL_SLACK_BOT_TOKEN_FILE",
+            ),
+            (
+                vec![("PREQUEL_DISCORD_BOT_TOKEN_FILE", empty.as_str())],
+                "is empty",
+            ),
+            (
+                vec![("PREQUEL_ADMIN_TOKEN_FILE", missing.as_str())],
+                "No such file",
+            ),
+        ] {
+            let error = resolve_with(&Flags::default(), &env)
+                .expect_err("refused")
+                .to_string();
+            assert!(error.contains(says), "{error}");
+            assert!(!error.contains("xoxb-secret-value"), "{error}");
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ use std::fmt::Display;
 use std::future::Future;
 use std::time::Duration;
 
+use prequel_core::access::Actor;
 use prequel_core::command::Command;
 use prequel_core::domain::{Interview, InterviewState, Platform, SecretString};
 use prequel_core::events::Event;
@@ -88,26 +89,37 @@ pub trait Outbox: Send + Sync + 'static {
         interview: &Interview,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
-    /// Sends the credentials DM to the interview's requester (and nobody else).
+    /// Sends the credentials DM to `to`, one of the interview's [`people`].
     fn send_credentials(
         &self,
+        to: &str,
         interview: &Interview,
         password: &SecretString,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
-    /// Sends the warning DM to the interview's requester.
+    /// Sends the warning DM to `to`, one of the interview's [`people`].
     fn send_warning(
         &self,
+        to: &str,
         interview: &Interview,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
-    /// Sends the requester the link to the archived work (a capability: DM only, never logged).
+    /// Sends `to`, one of the interview's [`people`], the link to the archived work (a
+    /// capability: DM only, never logged).
     fn send_archive_link(
         &self,
+        to: &str,
         interview: &Interview,
         link: &str,
         valid_for: Duration,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// Who gets an interview's DMs: its requester and the co-interviewers they named (user ids on
+/// the requester's platform) — the people the ownership rule lets act on it, and nobody else.
+pub fn people(interview: &Interview) -> impl Iterator<Item = &str> {
+    std::iter::once(interview.requested_by.user_id.as_str())
+        .chain(interview.co_interviewers.iter().map(String::as_str))
 }
 
 /// How long the archive link in the DM works: a week to download the candidate's work, short
@@ -334,10 +346,11 @@ impl<O: Outbox> Notifier<O> {
                 return;
             }
         }
-        // Asked as the requester: the facade gives a password to nobody else.
+        // Asked as the requester: the facade gives a password only to the interview's people.
+        let requester = Actor::member(interview.requested_by.clone());
         let password = match self
             .prequel
-            .execute(&interview.requested_by, Command::Creds(id.clone()))
+            .execute(&requester, Command::Creds(id.clone()))
             .await
         {
             Ok(Outcome::Credentials {
@@ -353,10 +366,12 @@ impl<O: Outbox> Notifier<O> {
                 return;
             }
         };
-        if let Err(err) = self.outbox.send_credentials(interview, &password).await {
-            tracing::warn!(interview = %id, platform = O::NAME, error = %err, "could not send the credentials DM");
-        } else {
-            tracing::info!(interview = %id, platform = O::NAME, "credentials sent by DM to the requester");
+        for to in people(interview) {
+            if let Err(err) = self.outbox.send_credentials(to, interview, &password).await {
+                tracing::warn!(interview = %id, platform = O::NAME, user = to, error = %err, "could not send the credentials DM");
+            } else {
+                tracing::info!(interview = %id, platform = O::NAME, user = to, "credentials sent by DM");
+            }
         }
     }
 
@@ -384,16 +399,18 @@ impl<O: Outbox> Notifier<O> {
                 return;
             }
         }
-        match self
-            .outbox
-            .send_archive_link(interview, &link, ARCHIVE_LINK_VALIDITY)
-            .await
-        {
-            Ok(()) => {
-                tracing::info!(interview = %id, platform = O::NAME, "archive link sent by DM to the requester")
-            }
-            Err(err) => {
-                tracing::warn!(interview = %id, platform = O::NAME, error = %err, "could not send the archive DM")
+        for to in people(interview) {
+            match self
+                .outbox
+                .send_archive_link(to, interview, &link, ARCHIVE_LINK_VALIDITY)
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(interview = %id, platform = O::NAME, user = to, "archive link sent by DM")
+                }
+                Err(err) => {
+                    tracing::warn!(interview = %id, platform = O::NAME, user = to, error = %err, "could not send the archive DM")
+                }
             }
         }
     }
@@ -413,8 +430,10 @@ impl<O: Outbox> Notifier<O> {
                 return;
             }
         }
-        if let Err(err) = self.outbox.send_warning(interview).await {
-            tracing::warn!(interview = %id, platform = O::NAME, error = %err, "could not send the warning DM");
+        for to in people(interview) {
+            if let Err(err) = self.outbox.send_warning(to, interview).await {
+                tracing::warn!(interview = %id, platform = O::NAME, user = to, error = %err, "could not send the warning DM");
+            }
         }
     }
 }

@@ -145,7 +145,7 @@ async fn run(moto: &'static moto::Moto) {
         let started = Instant::now();
         let outcome = prequel
             .execute(
-                &requester,
+                &prequel_core::access::Actor::member(requester.clone()),
                 prequel
                     .parse("now 30m python", chrono_tz::UTC)
                     .expect("words"),
@@ -160,7 +160,10 @@ async fn run(moto: &'static moto::Moto) {
         creates.push(started.elapsed());
         let destroying = Instant::now();
         prequel
-            .execute(&requester, Command::Destroy(id.clone()))
+            .execute(
+                &prequel_core::access::Actor::member(requester.clone()),
+                Command::Destroy(id.clone()),
+            )
             .await
             .expect("destroy");
         wait_for(&mut events, &id, InterviewState::Destroyed).await;

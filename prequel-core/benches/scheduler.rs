@@ -54,6 +54,7 @@ async fn main() {
             challenge: ChallengeId::parse("python").unwrap(),
             candidate: None,
             requested_by: requester.clone(),
+            co_interviewers: Vec::new(),
             time_zone: "UTC".into(),
             start_at: create_due_at + Duration::minutes(5),
             length: InterviewLength::from_minutes(30).unwrap(),

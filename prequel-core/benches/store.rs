@@ -43,6 +43,7 @@ fn request(now: DateTime<Utc>) -> NewInterview {
             user_id: "U2CERLKJA".into(),
             display_name: "Zoë".into(),
         },
+        co_interviewers: Vec::new(),
         time_zone: "Europe/Paris".into(),
         start_at: now + Duration::minutes(15),
         length: InterviewLength::from_minutes(60).expect("valid length"),

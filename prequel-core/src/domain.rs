@@ -489,6 +489,10 @@ pub struct Interview {
     pub candidate: Option<String>,
     /// Who asked for it.
     pub requested_by: Requester,
+    /// The people the requester named to share it (`with @someone`): user ids on the
+    /// requester's platform. They may act on it as the requester may and get its credentials.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub co_interviewers: Vec<String>,
     /// The IANA time zone the requester's times were read in; used to show times back to them.
     pub time_zone: String,
     /// When the candidate starts. The instance is made ready before this (the scheduler's lead time).

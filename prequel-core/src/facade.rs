@@ -13,9 +13,10 @@ use thiserror::Error;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinHandle;
 
+use crate::access::{Actor, may_act};
 use crate::archive::Archive;
 use crate::clock::{Clock, SystemClock};
-use crate::command::{self, Command, CommandError, InterviewRequest, ParseContext};
+use crate::command::{self, CoInterviewer, Command, CommandError, InterviewRequest, ParseContext};
 use crate::domain::{
     ChallengeId, Interview, InterviewId, InterviewLength, LogLine, Operation, OperationId,
     Platform, Requester, SecretString, describe_minutes,
@@ -87,6 +88,10 @@ pub enum PrequelError {
     /// The command is valid but not possible now; the message says why and what to do.
     #[error("{0}")]
     Refused(String),
+    /// The person may not do this (someone else's interview, or an admin's command); nothing
+    /// changed. The message says whose it is and who may.
+    #[error("{0}")]
+    Forbidden(String),
     /// The store failed; details are logged, not shown.
     #[error("store error: {0}")]
     Store(#[from] StoreError),
@@ -106,7 +111,7 @@ impl PrequelError {
             Self::NotFound(id) => {
                 format!("there is no interview `{id}` (see `list` for yours)")
             }
-            Self::Refused(message) => message.clone(),
+            Self::Refused(message) | Self::Forbidden(message) => message.clone(),
             Self::Store(StoreError::Conflict(message)) => message.clone(),
             Self::Store(_) => {
                 "Prequel could not reach its database; please try again in a minute".to_owned()
@@ -298,26 +303,28 @@ impl Prequel {
     }
 
     /// Parses and executes in one step.
-    #[tracing::instrument(skip_all, fields(user = %requester.user_id))]
+    #[tracing::instrument(skip_all, fields(user = %actor.requester.user_id))]
     pub async fn execute_text(
         &self,
-        requester: &Requester,
+        actor: &Actor,
         text: &str,
         zone: Tz,
     ) -> Result<Outcome, PrequelError> {
         let command = self.parse(text, zone)?;
-        self.execute(requester, command).await
+        self.execute(actor, command).await
     }
 
-    /// Carries out a command for `requester`.
-    #[tracing::instrument(skip_all, fields(user = %requester.user_id, action = command.action()))]
-    pub async fn execute(
-        &self,
-        requester: &Requester,
-        command: Command,
-    ) -> Result<Outcome, PrequelError> {
+    /// Carries out a command for `actor`. What acts on one interview (`status`, `creds`,
+    /// `extend`, `destroy`, `cancel`) first checks the ownership rule ([`crate::access`]): a
+    /// refusal is [`PrequelError::Forbidden`] and changes nothing.
+    #[tracing::instrument(skip_all, fields(user = %actor.requester.user_id, platform = actor.requester.platform.as_str(), admin = actor.is_admin(), action = command.action()))]
+    pub async fn execute(&self, actor: &Actor, command: Command) -> Result<Outcome, PrequelError> {
         let store = &self.inner.store;
+        let requester = &actor.requester;
         let now = self.now();
+        if let Some(id) = command.interview() {
+            self.check_may_act(actor, id, command.action()).await?;
+        }
         match command {
             Command::Schedule(request) => {
                 let (interview, _) = self.record(requester, request).await?;
@@ -330,11 +337,15 @@ impl Prequel {
                     password,
                 })
             }
-            Command::List => {
-                let page = store
-                    .list_interviews(InterviewScope::Open, &PageRequest::first(100))
-                    .await?;
-                Ok(Outcome::List(page.items))
+            Command::List { all } => {
+                if all && !actor.is_admin() {
+                    return Err(PrequelError::Forbidden(
+                        "only Prequel admins can list every interview; `list` shows yours"
+                            .to_owned(),
+                    ));
+                }
+                let mine = |interview: &Interview| all || interview.involves(requester);
+                Ok(Outcome::List(self.open_interviews(mine).await?))
             }
             Command::Status(id) => {
                 let interview = self.get(&id).await?;
@@ -351,6 +362,7 @@ impl Prequel {
             {
                 Some(interview) => {
                     self.wrote();
+                    self.forget_password(&id).await;
                     Ok(Outcome::Cancelled(interview))
                 }
                 None => {
@@ -376,6 +388,7 @@ impl Prequel {
                     }
                     Ok(DestroyRequested::Cancelled(interview)) => {
                         self.wrote();
+                        self.forget_password(&id).await;
                         Ok(Outcome::Cancelled(interview))
                     }
                     Ok(DestroyRequested::AlreadyFinished(interview)) => Err(PrequelError::Refused(
@@ -387,14 +400,6 @@ impl Prequel {
             Command::Extend { interview, minutes } => self.extend(&interview, minutes).await,
             Command::Creds(id) => {
                 let interview = self.get(&id).await?;
-                if interview.requested_by.platform != requester.platform
-                    || interview.requested_by.user_id != requester.user_id
-                {
-                    return Err(PrequelError::Refused(format!(
-                        "only {} (who asked for interview `{id}`) can see its credentials",
-                        interview.requested_by.display_name
-                    )));
-                }
                 let password = self
                     .inner
                     .secrets
@@ -425,6 +430,56 @@ impl Prequel {
         }
     }
 
+    /// Deletes a cancelled interview's password: it will never open anything. A failure is
+    /// logged, not the command's: the cancel is recorded, and the password opens nothing.
+    async fn forget_password(&self, id: &InterviewId) {
+        if let Err(err) = self.inner.secrets.forget(id).await {
+            tracing::warn!(interview = %id, error = %err, "could not delete a cancelled interview's password");
+        }
+    }
+
+    /// Refuses, with [`PrequelError::Forbidden`], an actor the ownership rule does not let act
+    /// on interview `id` (an unknown id is [`PrequelError::NotFound`] for everyone).
+    async fn check_may_act(
+        &self,
+        actor: &Actor,
+        id: &InterviewId,
+        action: &str,
+    ) -> Result<(), PrequelError> {
+        let interview = self.get(id).await?;
+        if may_act(actor, &interview) {
+            return Ok(());
+        }
+        tracing::info!(interview = %id, action, "refused: not the requester's, a co-interviewer's or an admin's");
+        Err(PrequelError::Forbidden(format!(
+            "interview `{id}` is {}'s: only they, the co-interviewers they named and Prequel admins can {action} it",
+            interview.requested_by.display_name
+        )))
+    }
+
+    /// The open interviews `keep` accepts, oldest start first, at most [`MAX_LISTED`].
+    async fn open_interviews(
+        &self,
+        keep: impl Fn(&Interview) -> bool,
+    ) -> Result<Vec<Interview>, PrequelError> {
+        let mut found = Vec::new();
+        let mut page = PageRequest::first(100);
+        loop {
+            let batch = self
+                .inner
+                .store
+                .list_interviews(InterviewScope::Open, &page)
+                .await?;
+            found.extend(batch.items.into_iter().filter(|i| keep(i)));
+            match batch.next {
+                Some(next) if found.len() < MAX_LISTED => page = PageRequest::after(100, next),
+                _ => break,
+            }
+        }
+        found.truncate(MAX_LISTED);
+        Ok(found)
+    }
+
     /// Records an interview and makes its password first, so a `now` answer can carry it (a
     /// password left behind by a failed write opens nothing: ids are never reused).
     async fn record(
@@ -432,6 +487,7 @@ impl Prequel {
         requester: &Requester,
         request: InterviewRequest,
     ) -> Result<(Interview, SecretString), PrequelError> {
+        let co_interviewers = co_interviewer_ids(requester, &request.co_interviewers)?;
         let now = self.now();
         let lead = self.inner.config.scheduler.lead_time;
         let id = InterviewId::generate();
@@ -446,6 +502,7 @@ impl Prequel {
             challenge: request.challenge,
             candidate: request.candidate,
             requested_by: requester.clone(),
+            co_interviewers,
             time_zone: request.zone.name().to_owned(),
             start_at: request.start,
             length: request.length,
@@ -688,6 +745,33 @@ impl Prequel {
         self.inner.new_work.notify_one();
         self.inner.bus.wrote();
     }
+}
+
+/// The most interviews `list` answers with.
+const MAX_LISTED: usize = 100;
+
+/// The user ids of the people named with `with`, on the requester's platform. Slack and Discord
+/// name people by id (a picked @-mention); a plain `@name` there is not an identity, so it is
+/// refused with a hint rather than stored as someone nobody is. The command line and the API
+/// name people by login. The requester naming themselves is dropped.
+fn co_interviewer_ids(
+    requester: &Requester,
+    people: &[CoInterviewer],
+) -> Result<Vec<String>, PrequelError> {
+    let chat = matches!(requester.platform, Platform::Slack | Platform::Discord);
+    let mut ids = Vec::new();
+    for person in people {
+        if chat && let CoInterviewer::Name(name) = person {
+            return Err(PrequelError::Command(CommandError::BadCoInterviewer {
+                word: format!("@{name}"),
+            }));
+        }
+        let id = person.as_str();
+        if id != requester.user_id && !ids.iter().any(|known| known == id) {
+            ids.push(id.to_owned());
+        }
+    }
+    Ok(ids)
 }
 
 /// A store's "not found" for an interview the user named becomes the facade's own, whose message

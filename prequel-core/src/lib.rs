@@ -13,6 +13,7 @@
 //! [`Histogram`](metrics::Histogram)s) is read through [`Prequel::stats`]; frontends format it.
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod archive;
 #[cfg(feature = "aws")]
 pub mod aws;

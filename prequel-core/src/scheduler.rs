@@ -609,12 +609,7 @@ impl Scheduler {
                 if operation.kind == OperationKind::Create {
                     self.stats.provisioning.observe_duration(now - started);
                 }
-                if operation.kind == OperationKind::Destroy {
-                    // The instance is gone; its password opens nothing any more.
-                    if let Err(err) = self.secrets.forget(&operation.interview_id).await {
-                        tracing::warn!(error = %err, "could not delete the interview's password");
-                    }
-                }
+                self.forget_password_if_ended(&operation.interview_id).await;
             }
             Err(err) if err.retryable => {
                 let delay = self.retry_delay(operation.attempts);
@@ -632,6 +627,7 @@ impl Scheduler {
                 if after.status == OperationStatus::Failed {
                     self.stats.record(operation.kind, OperationResult::Failed);
                     self.failed(operation, &err.message);
+                    self.forget_password_if_ended(&operation.interview_id).await;
                 } else {
                     self.stats.record(operation.kind, OperationResult::Retried);
                     self.note(
@@ -655,9 +651,27 @@ impl Scheduler {
                 self.store.fail(lease, &err.message, now).await?;
                 self.stats.record(operation.kind, OperationResult::Failed);
                 self.failed(operation, &err.message);
+                self.forget_password_if_ended(&operation.interview_id).await;
             }
         }
         Ok(())
+    }
+
+    /// Deletes the password of an interview that has ended (destroyed, or failed for good): it
+    /// opens nothing any more, so it is not kept where it could leak. A still-open interview
+    /// keeps it (a retried create, or a destroy after an extension).
+    async fn forget_password_if_ended(&self, id: &InterviewId) {
+        match self.store.interview(id).await {
+            Ok(Some(interview)) if !interview.state.is_terminal() => return,
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, interview = %id, "could not read the interview; its password stays until it is destroyed");
+                return;
+            }
+        }
+        if let Err(err) = self.secrets.forget(id).await {
+            tracing::warn!(error = %err, interview = %id, "could not delete the interview's password");
+        }
     }
 
     /// Exponential backoff with jitter: base·2^(attempt−1), capped, times a random 0.8–1.0.

@@ -24,6 +24,9 @@ pub enum ApiError {
     /// No token, or the wrong one.
     #[error("{0}")]
     Unauthorized(String),
+    /// The caller may not do this (someone else's interview, an admin's command).
+    #[error("{0}")]
+    Forbidden(String),
     /// No such interview or route.
     #[error("{0}")]
     NotFound(String),
@@ -62,6 +65,7 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -76,6 +80,7 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => "bad_request",
             Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::Conflict(_) => "conflict",
@@ -102,6 +107,7 @@ impl From<PrequelError> for ApiError {
         match error {
             PrequelError::Command(_) => Self::BadRequest(message),
             PrequelError::NotFound(_) => Self::NotFound(message),
+            PrequelError::Forbidden(_) => Self::Forbidden(message),
             // Raced with expiry or a delete between two reads; the store's text names the record.
             PrequelError::Store(StoreError::NotFound { what }) => {
                 Self::NotFound(format!("{what} not found"))

@@ -53,11 +53,12 @@ impl From<&ApiError> for ErrorBody {
 }
 
 /// Every `code` an [`ApiError`] can have, from the errors themselves.
-fn error_codes() -> [&'static str; 8] {
+fn error_codes() -> [&'static str; 9] {
     let text = String::new;
     [
         ApiError::BadRequest(text()),
         ApiError::Unauthorized(text()),
+        ApiError::Forbidden(text()),
         ApiError::NotFound(text()),
         ApiError::MethodNotAllowed(text()),
         ApiError::Conflict(text()),
@@ -72,6 +73,7 @@ fn error_codes() -> [&'static str; 8] {
         // Exhaustive on purpose: a new variant is a compile error here until it is listed above.
         ApiError::BadRequest(_)
         | ApiError::Unauthorized(_)
+        | ApiError::Forbidden(_)
         | ApiError::NotFound(_)
         | ApiError::MethodNotAllowed(_)
         | ApiError::Conflict(_)
@@ -86,7 +88,7 @@ fn error_code_schema() -> Object {
         .schema_type(Type::String)
         .enum_values(Some(error_codes()))
         .description(Some(
-            "Machine-readable: bad_request 400, unauthorized 401, not_found 404, \
+            "Machine-readable: bad_request 400, unauthorized 401, forbidden 403, not_found 404, \
              method_not_allowed 405, conflict 409, payload_too_large 413, internal 500, \
              unavailable 503.",
         ))
@@ -241,6 +243,7 @@ mod tests {
                 "internal" => ApiError::Internal { detail: "d".into() },
                 "bad_request" => ApiError::BadRequest("m".into()),
                 "unauthorized" => ApiError::Unauthorized("m".into()),
+                "forbidden" => ApiError::Forbidden("m".into()),
                 "not_found" => ApiError::NotFound("m".into()),
                 "method_not_allowed" => ApiError::MethodNotAllowed("m".into()),
                 "conflict" => ApiError::Conflict("m".into()),
@@ -268,7 +271,7 @@ mod tests {
             document["components"]["schemas"]["ErrorDetail"]["properties"]["code"]["enum"]
                 .as_array()
                 .map(Vec::len),
-            Some(8)
+            Some(9)
         );
     }
 }

@@ -6,6 +6,7 @@
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
+use prequel_core::access::Actor;
 use prequel_core::command::parse_zone;
 use prequel_core::domain::{InterviewId, Platform, Requester};
 use prequel_core::store::{InterviewScope, PageRequest, PageToken};
@@ -79,8 +80,9 @@ pub(crate) struct CommandRequest {
     /// The IANA zone the words are read in (default: the server's zone).
     #[schema(example = "Europe/Berlin")]
     tz: Option<String>,
-    /// Who is asking (default `api`): 1 to 64 printable characters once trimmed. Recorded on
-    /// the interview, and the only one who may see its credentials.
+    /// On whose behalf the admin asks (default: the admin itself, recorded as `api`): 1 to 64
+    /// printable characters once trimmed, a login. The interview is recorded as that person's,
+    /// shown as "admin on behalf of NAME", so the audit trail says who really acted.
     #[schema(example = "alice")]
     user: Option<String>,
 }
@@ -88,21 +90,32 @@ pub(crate) struct CommandRequest {
 /// The longest `user` accepted: a login or display name, not a paragraph.
 const MAX_USER_CHARS: usize = 64;
 
-fn requester(user: Option<String>) -> Result<Requester, ApiError> {
-    let user = user.as_deref().map_or("api", str::trim).to_owned();
+/// The caller of `POST /api/commands`. The admin token is the only credential the API has, so
+/// the caller is the admin; a `user` names the person the admin acts for.
+fn admin_actor(user: Option<String>) -> Result<Actor, ApiError> {
+    let Some(user) = user else {
+        return Ok(Actor::admin(Requester {
+            platform: Platform::Cli,
+            user_id: "api".to_owned(),
+            display_name: "admin".to_owned(),
+        }));
+    };
+    let user = user.trim().to_owned();
     if user.is_empty()
         || user.chars().count() > MAX_USER_CHARS
-        || user.chars().any(char::is_control)
+        || user
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() && c != ' ')
     {
         return Err(ApiError::BadRequest(format!(
             "`user` must be 1 to {MAX_USER_CHARS} printable characters"
         )));
     }
-    Ok(Requester {
+    Ok(Actor::admin(Requester {
         platform: Platform::Cli,
-        display_name: user.clone(),
+        display_name: format!("admin on behalf of {user}"),
         user_id: user,
-    })
+    }))
 }
 
 /// `POST /api/commands`: runs the words as `/interview` would and renders the outcome.
@@ -116,7 +129,8 @@ fn requester(user: Option<String>) -> Result<Requester, ApiError> {
         (status = 400, description = "Malformed JSON, wrong content type, unknown keys, a bad `user` or `tz`, or words the grammar refuses (`bad_request`; the message says what would work).", body = ErrorBody),
         (status = 401, description = "No admin token, or the wrong one (`unauthorized`).", body = ErrorBody),
         (status = 404, description = "The words name an interview that does not exist (`not_found`).", body = ErrorBody),
-        (status = 409, description = "Valid, but not possible now: already started, already ended, someone else's credentials (`conflict`).", body = ErrorBody),
+        (status = 403, description = "Not allowed for this caller: `list all` or someone else's interview (`forbidden`).", body = ErrorBody),
+        (status = 409, description = "Valid, but not possible now: already started, already ended (`conflict`).", body = ErrorBody),
         (status = 413, description = "The body is larger than 16 KiB (`payload_too_large`).", body = ErrorBody),
         (status = 503, description = "The store or the secret store is unreachable; retry later (`unavailable`).", body = ErrorBody),
     ),
@@ -126,14 +140,14 @@ pub(crate) async fn command(
     State(state): State<ApiState>,
     ApiJson(request): ApiJson<CommandRequest>,
 ) -> Result<Json<CommandAnswer>, ApiError> {
-    let requester = requester(request.user)?;
+    let actor = admin_actor(request.user)?;
     let zone = match request.tz.as_deref() {
         Some(text) => parse_zone(text).map_err(|e| ApiError::BadRequest(e.user_message()))?,
         None => state.default_zone,
     };
     let outcome = state
         .prequel
-        .execute_text(&requester, &request.text, zone)
+        .execute_text(&actor, &request.text, zone)
         .await?;
     Ok(Json(render::outcome(&outcome)))
 }

@@ -576,7 +576,11 @@ mod tests {
         };
         for _ in 0..5 {
             prequel
-                .execute_text(&alice, "schedule tomorrow 2pm 1h python", chrono_tz::UTC)
+                .execute_text(
+                    &prequel_core::access::Actor::member(alice.clone()),
+                    "schedule tomorrow 2pm 1h python",
+                    chrono_tz::UTC,
+                )
                 .await
                 .expect("scheduled");
         }

@@ -31,14 +31,20 @@ pub struct InterviewArgs {
     #[arg(long, value_name = "URL", env = "PREQUEL_SERVER", default_value = DEFAULT_SERVER)]
     server: String,
 
-    /// The server's admin token [default: read from <data dir>/admin-token]
+    /// The server's admin token; prefer --token-file (a flag shows in every process listing)
+    /// [default: read from <data dir>/admin-token]
     #[arg(
         long,
         value_name = "TOKEN",
         env = "PREQUEL_TOKEN",
-        hide_env_values = true
+        hide_env_values = true,
+        conflicts_with = "token_file"
     )]
     token: Option<String>,
+
+    /// A file holding the server's admin token
+    #[arg(long, value_name = "FILE", env = "PREQUEL_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
 
     /// The server's data dir, where its admin token is
     #[arg(
@@ -385,19 +391,39 @@ impl Client {
             .build()
             .map_err(|e| Failure::Failed(format!("cannot make an HTTP client: {e}")))?;
         let token_file = args.data_dir.join("admin-token");
-        let (token, token_hint) = match &args.token {
-            Some(token) => (
-                Some(SecretString::new(token.trim())),
-                "from --token or PREQUEL_TOKEN".to_owned(),
-            ),
+        let (token, token_hint) = match (&args.token, &args.token_file) {
+            (Some(token), _) => {
+                if std::env::var("PREQUEL_TOKEN").ok().as_deref() != Some(token.as_str()) {
+                    say_err(
+                        "warning: --token shows the admin token to everyone who can list this \
+                         machine's processes; use --token-file FILE instead",
+                    );
+                }
+                (
+                    Some(SecretString::new(token.trim())),
+                    "from --token or PREQUEL_TOKEN".to_owned(),
+                )
+            }
+            (None, Some(file)) => {
+                let text = std::fs::read_to_string(file).map_err(|e| {
+                    Failure::Failed(format!(
+                        "cannot read the token file {}: {e}",
+                        file.display()
+                    ))
+                })?;
+                (
+                    Some(SecretString::new(text.trim())),
+                    format!("read from {}", file.display()),
+                )
+            }
             // No token is not an error yet: the server may be down (the better hint), and its
             // 401 says what is missing.
-            None => (
+            (None, None) => (
                 std::fs::read_to_string(&token_file)
                     .ok()
                     .map(|t| SecretString::new(t.trim())),
                 format!(
-                    "read from {}; pass --token or set PREQUEL_TOKEN",
+                    "read from {}; pass --token-file or set PREQUEL_TOKEN_FILE",
                     token_file.display()
                 ),
             ),

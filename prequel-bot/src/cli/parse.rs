@@ -8,7 +8,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use clap::Args;
 use prequel_core::clock::{Clock as _, SystemClock};
-use prequel_core::command::{self, Command, InterviewRequest, ParseContext};
+use prequel_core::command::{self, CoInterviewer, Command, InterviewRequest, ParseContext};
 use serde_json::{Value, json};
 
 /// Arguments of `prequel parse`.
@@ -89,6 +89,10 @@ fn request_json(action: &str, request: &InterviewRequest) -> Value {
         "duration_minutes": request.length.minutes(),
         "challenge": request.challenge.as_str(),
         "candidate": request.candidate,
+        "with": request.co_interviewers.iter().map(|person| match person {
+            CoInterviewer::Id(id) => json!({ "id": id }),
+            CoInterviewer::Name(name) => json!({ "name": name }),
+        }).collect::<Vec<_>>(),
     })
 }
 
@@ -104,6 +108,7 @@ pub fn command_json(command: &Command) -> Value {
             json!({ "action": action, "interview": interview.as_str(), "minutes": minutes })
         }
         Command::Tz(zone) => json!({ "action": action, "zone": zone.name() }),
-        Command::List | Command::Challenges | Command::Help => json!({ "action": action }),
+        Command::List { all } => json!({ "action": action, "all": all }),
+        Command::Challenges | Command::Help => json!({ "action": action }),
     }
 }

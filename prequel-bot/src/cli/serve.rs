@@ -220,12 +220,39 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Ok(config) => config,
         Err(error) => return super::refuse(&error.to_string()),
     };
+    harden_process();
+    // On ECS, secrets come as ECS secrets into a container that runs serve alone: no warning.
+    if std::env::var_os("ECS_CONTAINER_METADATA_URI_V4").is_none() {
+        for var in &config.secrets_in_environment {
+            tracing::warn!("{}", config::environment_warning(var));
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(serve(config))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What serve writes is its own (umask 077: the data dir, the database, its journal and every
+/// other file are for its user alone), and its memory cannot be read through `/proc` or a core
+/// dump by other processes of its user (`PR_SET_DUMPABLE` 0): the secrets it holds stay there.
+/// Children get the usual setting back when they `exec`.
+fn harden_process() {
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    if let Err(error) = nix::sys::prctl::set_dumpable(false) {
+        tracing::warn!(%error, "cannot make serve non-dumpable; its memory is readable through /proc by its own user");
+    }
+}
+
+/// Makes `dir` (the data dir) if needed and leaves it to serve's user alone (0700), tightening
+/// one made by an earlier version or by hand.
+fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data dir {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot make the data dir {} private", dir.display()))
 }
 
 fn init_tracing(format: LogFormat) {
@@ -409,10 +436,21 @@ async fn aws_engine(_: &config::AwsSetup) -> anyhow::Result<prequel_core::Preque
 /// The embedded default: SQLite, files and local code-server processes under the data dir.
 async fn local_engine(config: &ServeConfig) -> anyhow::Result<prequel_core::PrequelBuilder> {
     let data_dir = &config.data_dir;
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
-    let store = SqliteStore::open(&data_dir.join("prequel.sqlite3"))
+    private_dir(data_dir)?;
+    let database = data_dir.join("prequel.sqlite3");
+    let store = SqliteStore::open(&database)
         .with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
+    // Made 0600 under serve's umask; a database from before is tightened the same way.
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", database.display()));
+        match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+            Err(error) if error.kind() != ErrorKind::NotFound => {
+                return Err(error)
+                    .with_context(|| format!("cannot make {} private", file.display()));
+            }
+            _ => {}
+        }
+    }
     let secrets = FileSecrets::open(data_dir.join("secrets"))
         .with_context(|| format!("cannot open the secrets in {}", data_dir.display()))?;
     let (challenges, ids) = load_challenges(&config.challenges).await?;
@@ -471,8 +509,7 @@ fn provisioner(
 /// back afterwards. The token itself never goes into a log line.
 fn admin_token(data_dir: &Path) -> anyhow::Result<(SecretString, PathBuf)> {
     // On AWS nothing else lives in the data dir, so it may not exist yet.
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
+    private_dir(data_dir)?;
     let path = data_dir.join(TOKEN_FILE);
     let shown = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
     let created = std::fs::OpenOptions::new()

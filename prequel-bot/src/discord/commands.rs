@@ -3,8 +3,8 @@
 //! [`Command`] the grammar produces (with the grammar's error messages).
 
 use prequel_core::command::{
-    self, COMMANDS, Command, CommandError, InterviewRequest, MAX_CANDIDATE_CHARS, ParseContext,
-    parse_length, parse_zone, resolve_when,
+    self, COMMANDS, Command, CommandError, InterviewRequest, ParseContext, candidate_name,
+    co_interviewers, parse_length, parse_zone, resolve_when,
 };
 use prequel_core::domain::ChallengeId;
 use serde_json::{Value, json};
@@ -57,13 +57,19 @@ const WHEN: Opt = opt(
 const DURATION: Opt = opt("duration", "length, e.g. `90m` or `1h30m`", true);
 const CHALLENGE: Opt = auto("challenge", "the challenge");
 const CANDIDATE: Opt = opt("candidate", "the candidate's name", false);
+const WITH: Opt = opt(
+    "with",
+    "co-interviewers who may also act on it and get the credentials, e.g. @alice",
+    false,
+);
 const INTERVIEW: Opt = auto("interview", "the interview id");
 
 /// The typed options of the spec named `name` (a spec name from [`COMMANDS`]).
 fn options_for(name: &str) -> Vec<Opt> {
     match name {
-        "schedule" => vec![WHEN, DURATION, CHALLENGE, CANDIDATE],
-        "create" => vec![DURATION, CHALLENGE, CANDIDATE],
+        "schedule" => vec![WHEN, DURATION, CHALLENGE, CANDIDATE, WITH],
+        "create" => vec![DURATION, CHALLENGE, CANDIDATE, WITH],
+        "list" => vec![opt("all", "`all`: every interview (admins only)", false)],
         "status" | "cancel" | "destroy" | "creds" => vec![INTERVIEW],
         "extend" => vec![INTERVIEW, opt("duration", "extra time, e.g. `30m`", true)],
         "tz" => vec![opt("zone", "IANA time zone, e.g. `Europe/Berlin`", true)],
@@ -154,12 +160,14 @@ pub fn to_command(
             };
             let length = parse_length(need("duration", "the duration", "90m")?)?;
             let challenge = challenge(need("challenge", "the challenge", "python")?, ctx)?;
-            let candidate = get("candidate").map(candidate).transpose()?;
+            let candidate = get("candidate").map(candidate_name).transpose()?;
+            let co_interviewers = get("with").map(co_interviewers).transpose()?;
             let request = InterviewRequest {
                 start,
                 length,
                 challenge,
                 candidate,
+                co_interviewers: co_interviewers.unwrap_or_default(),
                 zone: ctx.zone,
             };
             Ok(if name == "schedule" {
@@ -173,6 +181,7 @@ pub fn to_command(
             "the time zone",
             "Europe/Berlin",
         )?)?)),
+        "list" => command::parse(&format!("list {}", get("all").unwrap_or_default()), ctx),
         "status" | "cancel" | "destroy" | "creds" | "extend" => {
             // The id (and extension) go through the grammar itself, so the command and its
             // error messages are the text path's exactly.
@@ -198,17 +207,6 @@ fn challenge(text: &str, ctx: &ParseContext<'_>) -> Result<ChallengeId, CommandE
             known: ctx.challenges.to_vec(),
             suggestion: None,
         })
-}
-
-fn candidate(name: &str) -> Result<String, CommandError> {
-    let chars = name.chars().count();
-    if chars > MAX_CANDIDATE_CHARS {
-        return Err(CommandError::CandidateTooLong {
-            chars,
-            limit: MAX_CANDIDATE_CHARS,
-        });
-    }
-    Ok(name.to_owned())
 }
 
 #[cfg(test)]

@@ -14,8 +14,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono_tz::Tz;
+use prequel_core::access::Actor;
 use prequel_core::command::{Command, ParseContext};
-use prequel_core::domain::{Interview, InterviewId, Platform, Requester};
+use prequel_core::domain::{InterviewId, Platform, Requester};
 use prequel_core::{Outcome, PrequelError};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -207,16 +208,26 @@ pub async fn handle(state: &DiscordState, interaction: Interaction) -> Value {
             "you are not allowed to use Prequel here; ask an admin to add you",
         ));
     }
+    // Admins by user id or by role (`PREQUEL_DISCORD_ADMINS`, `_ADMIN_ROLES`); the facade's
+    // ownership rule decides the rest, for commands, buttons and autocomplete alike.
+    let config = &state.config;
+    let admin = config.admins.contains(&requester.user_id)
+        || roles.iter().any(|role| config.admin_roles.contains(role));
+    let actor = if admin {
+        Actor::admin(requester)
+    } else {
+        Actor::member(requester)
+    };
     let data = interaction.data.unwrap_or_default();
     let asked = Asked {
-        requester,
+        actor,
         token: interaction.token,
         channel_id: interaction.channel_id,
     };
     match interaction.kind {
         APPLICATION_COMMAND => command(state, asked, &data).await,
-        AUTOCOMPLETE => autocomplete(state, &asked.requester, &data).await,
-        MESSAGE_COMPONENT => button(state, &asked.requester, &data).await,
+        AUTOCOMPLETE => autocomplete(state, &asked.actor, &data).await,
+        MESSAGE_COMPONENT => button(state, &asked.actor, &data).await,
         other => {
             tracing::warn!(kind = other, "discord interaction type not handled");
             reply(&render::error_reply(
@@ -228,7 +239,7 @@ pub async fn handle(state: &DiscordState, interaction: Interaction) -> Value {
 
 /// Who asked, and where to answer later.
 struct Asked {
-    requester: Requester,
+    actor: Actor,
     token: String,
     channel_id: Option<String>,
 }
@@ -273,7 +284,7 @@ async fn command(state: &DiscordState, asked: Asked, data: &Data) -> Value {
         .iter()
         .map(|option| (option.name.clone(), option.text()))
         .collect();
-    let zone = zone_for(state, &asked.requester).await;
+    let zone = zone_for(state, &asked.actor.requester).await;
     let parsed = commands::to_command(
         &sub.name,
         &options,
@@ -296,15 +307,15 @@ async fn command(state: &DiscordState, asked: Asked, data: &Data) -> Value {
         tokio::spawn(async move { deferred(&state, asked, command).await });
         return json!({ "type": DEFERRED_CHANNEL_MESSAGE, "data": { "flags": EPHEMERAL } });
     }
-    reply(&execute(state, &asked.requester, command).await)
+    reply(&execute(state, &asked.actor, command).await)
 }
 
 /// Runs a deferred command and edits the original (ephemeral) response with its answer.
 async fn deferred(state: &DiscordState, asked: Asked, command: Command) {
-    let answer = match state.prequel.execute(&asked.requester, command).await {
+    let answer = match state.prequel.execute(&asked.actor, command).await {
         Ok(outcome) => {
             remember_channel(state, &outcome, asked.channel_id.as_deref()).await;
-            answer_to(state, &asked.requester, &outcome).await
+            answer_to(state, &asked.actor.requester, &outcome).await
         }
         Err(error) => error_answer(&error),
     };
@@ -384,8 +395,8 @@ async fn answer_to(state: &DiscordState, requester: &Requester, outcome: &Outcom
 }
 
 /// Executes a quick command; its answer is the HTTP response.
-async fn execute(state: &DiscordState, requester: &Requester, command: Command) -> Message {
-    match state.prequel.execute(requester, command).await {
+async fn execute(state: &DiscordState, actor: &Actor, command: Command) -> Message {
+    match state.prequel.execute(actor, command).await {
         Ok(outcome) => render::outcome_reply(&outcome),
         Err(error) => error_answer(&error),
     }
@@ -401,7 +412,7 @@ fn error_answer(error: &PrequelError) -> Message {
     render::error_reply(&error.user_message())
 }
 
-async fn button(state: &DiscordState, requester: &Requester, data: &Data) -> Value {
+async fn button(state: &DiscordState, actor: &Actor, data: &Data) -> Value {
     let custom_id = data.custom_id.as_deref().unwrap_or_default();
     let not_ours = || reply(&render::error_reply("this button is not Prequel's"));
     let Some((action, id)) = custom_id.split_once(':') else {
@@ -416,20 +427,28 @@ async fn button(state: &DiscordState, requester: &Requester, data: &Data) -> Val
             minutes: render::EXTEND_MINUTES,
         },
         // Discord buttons have no confirm dialog: Destroy answers with a confirmation button
-        // (for this person only), and only that one destroys.
+        // (for this person only), and only that one destroys. The confirmation is offered only
+        // to someone the ownership rule lets act (`status` asks the facade exactly that).
         render::DESTROY_ACTION => {
-            return match state.prequel.get(&interview).await {
-                Ok(found) => reply(&render::destroy_confirmation(&found)),
+            return match state
+                .prequel
+                .execute(actor, Command::Status(interview))
+                .await
+            {
+                Ok(Outcome::Status { interview, .. }) => {
+                    reply(&render::destroy_confirmation(&interview))
+                }
+                Ok(_) => reply(&render::error_reply("unexpected answer")),
                 Err(error) => reply(&error_answer(&error)),
             };
         }
         render::DESTROY_CONFIRM_ACTION => Command::Destroy(interview),
         _ => return not_ours(),
     };
-    reply(&execute(state, requester, command).await)
+    reply(&execute(state, actor, command).await)
 }
 
-async fn autocomplete(state: &DiscordState, requester: &Requester, data: &Data) -> Value {
+async fn autocomplete(state: &DiscordState, actor: &Actor, data: &Data) -> Value {
     let Some(focused) = data
         .options
         .iter()
@@ -448,10 +467,14 @@ async fn autocomplete(state: &DiscordState, requester: &Requester, data: &Data) 
             .filter(|id| id.starts_with(&typed))
             .take(MAX_CHOICES)
             .collect(),
-        "interview" => match state.prequel.execute(requester, Command::List).await {
+        // The facade's `list`: the interviews this person may act on.
+        "interview" => match state
+            .prequel
+            .execute(actor, Command::List { all: false })
+            .await
+        {
             Ok(Outcome::List(interviews)) => interviews
                 .into_iter()
-                .filter(|interview| is_theirs(interview, requester))
                 .map(|interview| interview.id.to_string())
                 .filter(|id| id.starts_with(&typed))
                 .take(MAX_CHOICES)
@@ -461,11 +484,6 @@ async fn autocomplete(state: &DiscordState, requester: &Requester, data: &Data) 
         _ => Vec::new(),
     };
     choices(names)
-}
-
-fn is_theirs(interview: &Interview, requester: &Requester) -> bool {
-    interview.requested_by.platform == requester.platform
-        && interview.requested_by.user_id == requester.user_id
 }
 
 fn choices(names: Vec<String>) -> Value {

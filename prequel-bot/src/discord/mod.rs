@@ -71,6 +71,10 @@ pub struct DiscordConfig {
     pub allowed_roles: Vec<String>,
     /// `PREQUEL_DISCORD_ALLOWED_USERS`: user ids; with the roles empty too, everyone.
     pub allowed_users: Vec<String>,
+    /// `PREQUEL_DISCORD_ADMINS`: user ids who may act on every interview and `list all`.
+    pub admins: Vec<String>,
+    /// `PREQUEL_DISCORD_ADMIN_ROLES`: role ids whose members are admins as well.
+    pub admin_roles: Vec<String>,
 }
 
 /// Everything a Discord handler needs. Cheap to clone.

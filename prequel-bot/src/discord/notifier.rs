@@ -128,34 +128,26 @@ impl Outbox for DiscordOutbox {
 
     async fn send_credentials(
         &self,
+        to: &str,
         interview: &Interview,
         password: &SecretString,
     ) -> Result<(), DiscordError> {
-        self.dm(
-            &interview.requested_by.user_id,
-            &render::credentials_dm(interview, password),
-        )
-        .await
+        self.dm(to, &render::credentials_dm(interview, password))
+            .await
     }
 
-    async fn send_warning(&self, interview: &Interview) -> Result<(), DiscordError> {
-        self.dm(
-            &interview.requested_by.user_id,
-            &render::warning_dm(interview),
-        )
-        .await
+    async fn send_warning(&self, to: &str, interview: &Interview) -> Result<(), DiscordError> {
+        self.dm(to, &render::warning_dm(interview)).await
     }
 
     async fn send_archive_link(
         &self,
+        to: &str,
         interview: &Interview,
         link: &str,
         valid_for: std::time::Duration,
     ) -> Result<(), DiscordError> {
-        self.dm(
-            &interview.requested_by.user_id,
-            &render::archive_dm(interview, link, valid_for),
-        )
-        .await
+        self.dm(to, &render::archive_dm(interview, link, valid_for))
+            .await
     }
 }

@@ -386,6 +386,7 @@ mod tests {
                 user_id: "80351110224678912".to_owned(),
                 display_name: "nelly".to_owned(),
             },
+            co_interviewers: Vec::new(),
             time_zone: "Europe/Paris".to_owned(),
             start_at: start,
             length: InterviewLength::from_minutes(90).expect("length"),

@@ -23,6 +23,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use prequel_core::Outcome;
+use prequel_core::access::Actor;
 use prequel_core::command::Command;
 use prequel_core::domain::{InterviewId, Platform, Requester};
 use serde::Deserialize;
@@ -277,10 +278,10 @@ async fn run_command(state: SlackState, request: CommandRequest) {
             state.default_zone
         }
     };
-    let requester = requester(&request.user_id, &request.user_name);
+    let actor = actor(&state, &request.user_id, &request.user_name);
     let reply = match state.prequel.parse(&request.text, zone) {
         Err(error) => render::error_reply(&error.user_message()),
-        Ok(command) => match state.prequel.execute(&requester, command).await {
+        Ok(command) => match state.prequel.execute(&actor, command).await {
             Ok(outcome) => {
                 remember_channel(&state, &outcome, request.channel_id.as_deref()).await;
                 reply_to(&state, &request.user_id, &outcome).await
@@ -315,33 +316,17 @@ async fn run_action(state: &SlackState, request: &ActionRequest) -> Reply {
             return render::error_reply("that button is not one of Prequel's");
         }
     };
-    if !may_press(state, request, &id).await {
+    // Who may press is the allow-list and then the facade's ownership rule, as for typed
+    // commands; channels are not checked (the Extend reminder comes by DM).
+    if !user_allowed(state, &request.user_id).await {
         tracing::info!(user = %request.user_id, interview = %id, "Slack button refused");
-        return render::error_reply(
-            "Only the interviewer who asked for this interview (or an allowed Prequel user) can do that.",
-        );
+        return render::error_reply(Denial::User.user_message());
     }
-    let requester = requester(&request.user_id, &request.user_name);
-    match state.prequel.execute(&requester, command).await {
+    let actor = actor(state, &request.user_id, &request.user_name);
+    match state.prequel.execute(&actor, command).await {
         Ok(outcome) => render::outcome_reply(&outcome),
         Err(error) => render::error_reply(&error.user_message()),
     }
-}
-
-/// Buttons act on someone's interview: the requester may always press; with user allow-lists
-/// configured, so may every allowed user (a team of interviewers covering for each other). In
-/// an open workspace (no user lists) only the requester may, so a stranger cannot end someone
-/// else's interview. Channels are not checked: the Extend reminder comes by DM.
-async fn may_press(state: &SlackState, request: &ActionRequest, id: &InterviewId) -> bool {
-    let Ok(interview) = state.prequel.get(id).await else {
-        // Let the facade say "not found" in its own words.
-        return true;
-    };
-    let owner = &interview.requested_by;
-    if owner.platform == Platform::Slack && owner.user_id == request.user_id {
-        return true;
-    }
-    state.allow.restricts_users() && user_allowed(state, &request.user_id).await
 }
 
 async fn authorize(state: &SlackState, user: &str, channel: Option<&str>) -> Result<(), Denial> {
@@ -364,11 +349,18 @@ async fn user_allowed(state: &SlackState, user: &str) -> bool {
     .unwrap_or(false)
 }
 
-fn requester(user_id: &str, user_name: &str) -> Requester {
-    Requester {
+/// The person, as Slack identifies them, and their standing: an admin when listed in
+/// `PREQUEL_SLACK_ADMINS`, else a member (the facade's ownership rule does the rest).
+fn actor(state: &SlackState, user_id: &str, user_name: &str) -> Actor {
+    let requester = Requester {
         platform: Platform::Slack,
         user_id: user_id.to_owned(),
         display_name: user_name.to_owned(),
+    };
+    if state.config.admins.iter().any(|admin| admin == user_id) {
+        Actor::admin(requester)
+    } else {
+        Actor::member(requester)
     }
 }
 

@@ -69,6 +69,8 @@ pub struct SlackConfig {
     pub allowed_groups: Vec<String>,
     /// `PREQUEL_SLACK_ALLOWED_CHANNELS`: channel ids; empty, any channel.
     pub allowed_channels: Vec<String>,
+    /// `PREQUEL_SLACK_ADMINS`: user ids who may act on every interview and `list all`.
+    pub admins: Vec<String>,
 }
 
 /// Everything a Slack handler needs. Cheap to clone.

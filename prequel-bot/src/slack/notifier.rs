@@ -133,28 +133,27 @@ impl Outbox for SlackOutbox {
 
     async fn send_credentials(
         &self,
+        to: &str,
         interview: &Interview,
         password: &SecretString,
     ) -> Result<(), SlackError> {
         let (text, blocks) = render::credentials_dm(interview, password);
-        self.dm(&interview.requested_by.user_id, &text, &blocks)
-            .await
+        self.dm(to, &text, &blocks).await
     }
 
-    async fn send_warning(&self, interview: &Interview) -> Result<(), SlackError> {
+    async fn send_warning(&self, to: &str, interview: &Interview) -> Result<(), SlackError> {
         let (text, blocks) = render::warning_dm(interview);
-        self.dm(&interview.requested_by.user_id, &text, &blocks)
-            .await
+        self.dm(to, &text, &blocks).await
     }
 
     async fn send_archive_link(
         &self,
+        to: &str,
         interview: &Interview,
         link: &str,
         valid_for: std::time::Duration,
     ) -> Result<(), SlackError> {
         let (text, blocks) = render::archive_dm(interview, link, valid_for);
-        self.dm(&interview.requested_by.user_id, &text, &blocks)
-            .await
+        self.dm(to, &text, &blocks).await
     }
 }

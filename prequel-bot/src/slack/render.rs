@@ -340,6 +340,7 @@ mod tests {
                 user_id: "U2CERLKJA".to_owned(),
                 display_name: "roadrunner".to_owned(),
             },
+            co_interviewers: Vec::new(),
             time_zone: "Europe/Paris".to_owned(),
             start_at: start,
             length: InterviewLength::from_minutes(90).expect("length"),

@@ -44,6 +44,13 @@ pub(crate) const ALICE: &str = "1500000000000000001";
 const BOB: &str = "1500000000000000002";
 /// On no list.
 pub(crate) const STRANGER: &str = "1500000000000000003";
+/// Allowed by id, and an admin by id (`PREQUEL_DISCORD_ADMINS`).
+const ADMIN: &str = "1500000000000000004";
+/// Allowed by id; Alice names her as a co-interviewer.
+const CAROL: &str = "1500000000000000005";
+/// Allowed by role, and an admin by role (`PREQUEL_DISCORD_ADMIN_ROLES`).
+const DANA: &str = "1500000000000000006";
+const ADMIN_ROLE: &str = "1300000000000000002";
 
 pub(crate) struct Harness {
     _dir: tempfile::TempDir,
@@ -85,7 +92,9 @@ pub(crate) async fn harness() -> Harness {
         guild_id: None,
         allowed_guilds: vec![GUILD.to_owned()],
         allowed_roles: vec![ROLE.to_owned()],
-        allowed_users: vec![ALICE.to_owned()],
+        allowed_users: vec![ALICE.to_owned(), ADMIN.to_owned(), CAROL.to_owned()],
+        admins: vec![ADMIN.to_owned()],
+        admin_roles: vec![ADMIN_ROLE.to_owned()],
     };
     let api = Arc::new(
         DiscordApi::new(
@@ -158,7 +167,7 @@ pub(crate) fn autocomplete(user: &str, sub: &str, focused: &str, typed: &str) ->
         "token": "token-autocomplete",
         "guild_id": GUILD,
         "channel_id": CHANNEL,
-        "member": member(user, &[]),
+        "member": member(user, roles_of(user)),
         "data": {
             "name": "interview",
             "options": [{ "type": 1, "name": sub, "options": [
@@ -172,10 +181,10 @@ pub(crate) fn autocomplete(user: &str, sub: &str, focused: &str, typed: &str) ->
 pub(crate) fn button(user: &str, custom_id: &str) -> Value {
     json!({
         "type": 3,
-        "token": "token-button",
+        "token": format!("token-button-{user}"),
         "guild_id": GUILD,
         "channel_id": CHANNEL,
-        "member": member(user, &[]),
+        "member": member(user, roles_of(user)),
         "data": { "custom_id": custom_id, "component_type": 2 },
     })
 }
@@ -288,9 +297,13 @@ impl Harness {
     }
 }
 
-/// Bob is allowed through the role only.
+/// Bob is allowed through the role only; Dana is allowed through it and an admin by role.
 fn roles_of(user: &str) -> &'static [&'static str] {
-    if user == BOB { &[ROLE] } else { &[] }
+    match user {
+        BOB => &[ROLE],
+        DANA => &[ROLE, ADMIN_ROLE],
+        _ => &[],
+    }
 }
 
 fn content(answer: &Value) -> String {
@@ -684,4 +697,126 @@ async fn register_puts_every_subcommand_to_the_guild() {
         .expect("run prequel");
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("PREQUEL_DISCORD_BOT_TOKEN"));
+}
+
+#[tokio::test]
+async fn only_the_requester_co_interviewers_and_admins_act_on_an_interview() {
+    let h = harness().await;
+    let answer = h
+        .send(&command(
+            ALICE,
+            GUILD,
+            &[],
+            "schedule",
+            &[
+                ("when", "tomorrow 2pm"),
+                ("duration", "90m"),
+                ("challenge", "rust"),
+                // What Discord sends for a mention picked in a string option.
+                ("with", &format!("<@{CAROL}>")),
+            ],
+        ))
+        .await;
+    assert_eq!(answer["type"], 5, "{answer}");
+    let interview = h.wait_for_interviews(1).await.remove(0);
+    assert_eq!(interview.co_interviewers, [CAROL]);
+    let id = interview.id.to_string();
+    let on = |user: &str, sub: &str| {
+        let mut options = vec![("interview", id.as_str())];
+        if sub == "extend" {
+            options.push(("duration", "30m"));
+        }
+        command(user, GUILD, roles_of(user), sub, &options)
+    };
+
+    // Bob may use Prequel (the role) but this interview is not his.
+    for sub in ["status", "extend", "cancel", "destroy"] {
+        let answer = h.send(&on(BOB, sub)).await;
+        assert!(
+            content(&answer)
+                .contains("only they, the co-interviewers they named and Prequel admins"),
+            "{sub}: {answer}"
+        );
+    }
+    let answer = h.send(&on(BOB, "creds")).await;
+    assert_eq!(answer["type"], 5);
+    let refused = h
+        .wait_for_call("edit_original", |call| {
+            call.interaction_token.as_deref() == Some(&format!("token-creds-{BOB}"))
+        })
+        .await;
+    assert!(refused.content().contains("only they"), "{refused:?}");
+    for custom_id in [
+        format!("extend_30m:{id}"),
+        format!("destroy:{id}"),
+        format!("destroy_confirm:{id}"),
+    ] {
+        let answer = h.send(&button(BOB, &custom_id)).await;
+        assert!(
+            content(&answer).contains("only they"),
+            "{custom_id}: {answer}"
+        );
+        assert!(
+            !answer.to_string().contains("destroy_confirm"),
+            "no confirmation offered to Bob: {answer}"
+        );
+    }
+    let answer = h.send(&autocomplete(BOB, "status", "interview", "")).await;
+    assert_eq!(
+        answer["data"]["choices"],
+        json!([]),
+        "Bob is offered nothing"
+    );
+    let answer = h.send(&command(BOB, GUILD, &[ROLE], "list", &[])).await;
+    assert!(!answer.to_string().contains(&id), "{answer}");
+    let answer = h
+        .send(&command(BOB, GUILD, &[ROLE], "list", &[("all", "all")]))
+        .await;
+    assert!(content(&answer).contains("only Prequel admins"), "{answer}");
+    assert_eq!(
+        h.prequel.get(&interview.id).await.expect("interview"),
+        interview,
+        "Bob changed nothing"
+    );
+    assert!(
+        h.fake
+            .calls_of("create_message")
+            .iter()
+            .all(|call| call.channel.as_deref() != Some(&format!("dm-{BOB}"))),
+        "no DM for Bob"
+    );
+
+    // Carol, named by Alice: autocomplete offers it, and she may act on it.
+    let answer = h
+        .send(&autocomplete(CAROL, "status", "interview", ""))
+        .await;
+    assert_eq!(
+        answer["data"]["choices"][0]["value"],
+        id.as_str(),
+        "{answer}"
+    );
+    let answer = h.send(&button(CAROL, &format!("extend_30m:{id}"))).await;
+    let extended = h.prequel.get(&interview.id).await.expect("interview");
+    assert_eq!(extended.length.minutes(), 120, "{answer}");
+
+    // Admins, by id and by role: `list all` shows it, and either may end it.
+    for admin in [ADMIN, DANA] {
+        let answer = h
+            .send(&command(
+                admin,
+                GUILD,
+                roles_of(admin),
+                "list",
+                &[("all", "all")],
+            ))
+            .await;
+        assert!(answer.to_string().contains(&id), "{admin}: {answer}");
+    }
+    let answer = h.send(&on(DANA, "status")).await;
+    assert!(answer.to_string().contains(&id), "{answer}");
+    let answer = h
+        .send(&button(ADMIN, &format!("destroy_confirm:{id}")))
+        .await;
+    let ended = h.prequel.get(&interview.id).await.expect("interview");
+    assert_eq!(ended.state, InterviewState::Cancelled, "{answer}");
 }

@@ -126,7 +126,10 @@ impl World {
     /// channel.
     async fn ask(&self, words: &str) -> Interview {
         let prequel = self.prequel();
-        let interview = match prequel.execute_text(&nelly(), words, PARIS).await {
+        let interview = match prequel
+            .execute_text(&prequel_core::access::Actor::member(nelly()), words, PARIS)
+            .await
+        {
             Ok(Outcome::Created { interview, .. } | Outcome::Scheduled(interview)) => interview,
             other => panic!("`{words}` did not record an interview: {other:?}"),
         };
@@ -142,7 +145,10 @@ impl World {
     async fn password(&self, interview: &Interview) -> SecretString {
         match self
             .prequel()
-            .execute(&nelly(), Command::Creds(interview.id.clone()))
+            .execute(
+                &prequel_core::access::Actor::member(nelly()),
+                Command::Creds(interview.id.clone()),
+            )
             .await
         {
             Ok(Outcome::Credentials {
@@ -276,7 +282,10 @@ async fn a_discord_interview_from_start_to_end(replicas: usize) {
     // Destroyed on request: the message shows it, without buttons.
     world
         .prequel()
-        .execute(&nelly(), Command::Destroy(interview.id.clone()))
+        .execute(
+            &prequel_core::access::Actor::member(nelly()),
+            Command::Destroy(interview.id.clone()),
+        )
         .await
         .expect("destroy");
     world.state_is(&interview, InterviewState::Destroyed).await;
@@ -419,7 +428,11 @@ async fn interviews_not_asked_in_discord_get_no_discord_messages() {
     };
     let outcome = world
         .prequel()
-        .execute_text(&slack_user, "now 30m python", PARIS)
+        .execute_text(
+            &prequel_core::access::Actor::member(slack_user.clone()),
+            "now 30m python",
+            PARIS,
+        )
         .await
         .expect("recorded");
     let Outcome::Created { interview, .. } = outcome else {

@@ -15,7 +15,8 @@ fn without_a_server_it_fails_with_a_hint_to_start_one() -> std::io::Result<()> {
     let port = support::free_port()?;
     let output = prequel()
         .args(["interview", "--server", &format!("http://127.0.0.1:{port}")])
-        .args(["--token", "whatever", "list"])
+        .arg("list")
+        .env("PREQUEL_TOKEN", "whatever")
         .output()?;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let text = stderr(&output);
@@ -111,12 +112,34 @@ fn a_wrong_token_fails_with_the_servers_401_message() {
     let Some(server) = server("a_wrong_token_fails_with_the_servers_401_message") else {
         return;
     };
-    let output = interview(&server, &["--token", "not-the-token", "list"]).expect("run");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("token");
+    std::fs::write(&file, "not-the-token\n").expect("write");
+    let file = file.to_string_lossy().into_owned();
+    let output = interview(&server, &["--token-file", &file, "list"]).expect("run");
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let text = stderr(&output);
     assert!(
         text.starts_with("error: the admin token is wrong"),
         "{text}"
     );
-    assert!(text.contains("--token"), "{text}");
+    assert!(
+        text.contains(&format!("(token read from {file})")),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 1, "{text}");
+
+    // On the command line it still works, with a warning first: `ps` shows it to everyone.
+    let output = interview(&server, &["--token", "not-the-token", "list"]).expect("run");
+    let text = stderr(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with("warning: --token shows the admin token to everyone"),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("error: the admin token is wrong"),
+        "{text}"
+    );
 }

@@ -54,7 +54,7 @@ fn stderr(output: &Output) -> String {
 #[test]
 fn schedule_prints_the_interview_as_json_in_the_users_offset() -> std::io::Result<()> {
     let dir = challenges()?;
-    let words = "schedule tomorrow 2pm 90m python for Ada Lovelace";
+    let words = "schedule tomorrow 2pm 90m python with @bob <@U024BE7LH|carol> for Ada Lovelace";
     let output = parse_at(
         dir.path(),
         "Europe/Berlin",
@@ -70,6 +70,7 @@ fn schedule_prints_the_interview_as_json_in_the_users_offset() -> std::io::Resul
             "duration_minutes": 90,
             "challenge": "python",
             "candidate": "Ada Lovelace",
+            "with": [{"name": "bob"}, {"id": "U024BE7LH"}],
         })
     );
     Ok(())
@@ -89,6 +90,7 @@ fn create_starts_now_and_has_a_null_candidate() -> std::io::Result<()> {
             "duration_minutes": 60,
             "challenge": "sql",
             "candidate": null,
+            "with": [],
         })
     );
     Ok(())
@@ -110,7 +112,8 @@ fn other_actions_print_their_arguments() -> std::io::Result<()> {
             &["tz", "asia/tokyo"],
             json!({"action": "tz", "zone": "Asia/Tokyo"}),
         ),
-        (&["list"], json!({"action": "list"})),
+        (&["list"], json!({"action": "list", "all": false})),
+        (&["list", "all"], json!({"action": "list", "all": true})),
         (&["help"], json!({"action": "help"})),
     ] {
         let output = parse_at(dir.path(), "UTC", words)?;

@@ -227,3 +227,122 @@ fn malformed_json_posted_raw_is_a_400_in_the_error_shape_and_creates_nothing() {
     let json: Value = serde_json::from_str(&body).expect("JSON list");
     assert_eq!(json["interviews"], Value::Array(Vec::new()), "{body}");
 }
+
+/// Secrets handed over in files never reach serve's environment (what `/proc/<pid>/environ`
+/// shows to every process of its user), and what serve writes is its user's alone.
+#[test]
+fn a_secret_in_a_file_stays_out_of_serves_environment_and_its_data_is_private() {
+    let test = "a_secret_in_a_file_stays_out_of_serves_environment_and_its_data_is_private";
+    let Some(code_server) = support::code_server(test) else {
+        return;
+    };
+    let secrets = tempfile::tempdir().expect("temp dir");
+    let token = "file-token-0123456789abcdef0123456789abcdef";
+    let token_file = secrets.path().join("admin-token");
+    std::fs::write(&token_file, format!("{token}\n")).expect("write the token");
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    // A data dir from an earlier, looser setup is tightened too.
+    let data = tempfile::tempdir().expect("temp dir");
+    let data_dir = data.path().join("data");
+    std::fs::create_dir(&data_dir).expect("mkdir");
+    std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let server = Server::start(ServeOptions {
+        data_dir: Some(data_dir.clone()),
+        env: vec![(
+            "PREQUEL_ADMIN_TOKEN_FILE".to_owned(),
+            token_file.to_string_lossy().into_owned(),
+        )],
+        ..ServeOptions::new(code_server)
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    let environ = std::fs::read(format!("/proc/{}/environ", server.pid())).expect("environ");
+    assert!(
+        !String::from_utf8_lossy(&environ).contains(token),
+        "the token is in serve's environment"
+    );
+    let (status, _) = support::get(&server.url, "/api/interviews", Some(token)).expect("GET");
+    assert_eq!(status, 200, "the file's token is the admin token");
+    assert!(
+        !server.data_dir.join("admin-token").exists(),
+        "no second token is made"
+    );
+    assert!(
+        !server.log().contains("is read from the environment"),
+        "{}",
+        server.log()
+    );
+    assert!(!server.log().contains(token), "the token was logged");
+
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&data_dir), 0o700, "the data dir");
+    for file in [
+        "prequel.sqlite3",
+        "prequel.sqlite3-wal",
+        "prequel.sqlite3-shm",
+    ] {
+        let path = data_dir.join(file);
+        if path.exists() || file == "prequel.sqlite3" {
+            assert_eq!(mode(&path), 0o600, "{file}");
+        }
+    }
+    assert_eq!(
+        mode(&data_dir.join("secrets")),
+        0o700,
+        "the passwords' folder"
+    );
+}
+
+#[test]
+fn a_secret_in_serves_environment_works_and_earns_a_warning_without_its_value() {
+    let test = "a_secret_in_serves_environment_works_and_earns_a_warning_without_its_value";
+    let Some(code_server) = support::code_server(test) else {
+        return;
+    };
+    let token = "env-token-0123456789abcdef0123456789abcdef";
+    let server = Server::start(ServeOptions {
+        env: vec![("PREQUEL_ADMIN_TOKEN".to_owned(), token.to_owned())],
+        ..ServeOptions::new(code_server)
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (status, _) = support::get(&server.url, "/api/interviews", Some(token)).expect("GET");
+    assert_eq!(status, 200);
+    let log = server.log();
+    assert!(
+        log.contains("PREQUEL_ADMIN_TOKEN is read from the environment")
+            && log.contains("set PREQUEL_ADMIN_TOKEN_FILE"),
+        "{log}"
+    );
+    assert!(!log.contains(token), "the token was logged");
+}
+
+#[test]
+fn a_secret_given_both_ways_stops_the_start_without_showing_it() -> std::io::Result<()> {
+    let secrets = tempfile::tempdir()?;
+    let file = secrets.path().join("token");
+    std::fs::write(&file, "from-the-file-0123456789abcdef0123456789")?;
+    let data = tempfile::tempdir()?;
+    let output = prequel()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .env(
+            "PREQUEL_ADMIN_TOKEN",
+            "from-the-env-0123456789abcdef0123456789",
+        )
+        .env("PREQUEL_ADMIN_TOKEN_FILE", &file)
+        .output()?;
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let said = stderr(&output);
+    assert!(
+        said.contains("PREQUEL_ADMIN_TOKEN") && said.contains("set only PREQUEL_ADMIN_TOKEN_FILE"),
+        "{said}"
+    );
+    assert!(!said.contains("from-the-"), "a value was shown: {said}");
+    Ok(())
+}

@@ -36,6 +36,10 @@ pub(crate) const ALICE: &str = "U0ALICE";
 pub(crate) const BOB: &str = "U0BOB";
 /// On no list.
 pub(crate) const STRANGER: &str = "U0STRANGER";
+/// Allowed by id, and a Prequel admin (`PREQUEL_SLACK_ADMINS`).
+const ADMIN: &str = "U0ADMIN";
+/// Allowed by id; Alice names her as a co-interviewer.
+const CAROL: &str = "U0CAROL";
 const GROUP: &str = "S0INTERVIEWERS";
 pub(crate) const CHANNEL: &str = "C0INTERVIEWS";
 const OTHER_CHANNEL: &str = "C0RANDOM";
@@ -51,7 +55,7 @@ pub(crate) struct Harness {
 
 pub(crate) async fn harness() -> Harness {
     let fake = FakeSlack::start(BOT_TOKEN).await;
-    for user in [ALICE, BOB, STRANGER] {
+    for user in [ALICE, BOB, STRANGER, ADMIN, CAROL] {
         fake.set_zone(user, "America/New_York");
     }
     fake.set_group(GROUP, &[BOB]);
@@ -81,9 +85,10 @@ pub(crate) async fn harness() -> Harness {
         bot_token: SecretString::new(BOT_TOKEN),
         app_token: None,
         api_url: api_url.clone(),
-        allowed_users: vec![ALICE.to_owned()],
+        allowed_users: vec![ALICE.to_owned(), ADMIN.to_owned(), CAROL.to_owned()],
         allowed_groups: vec![GROUP.to_owned()],
         allowed_channels: vec![CHANNEL.to_owned()],
+        admins: vec![ADMIN.to_owned()],
     };
     let api = Arc::new(SlackApi::new(SecretString::new(BOT_TOKEN), api_url).expect("client"));
     let state = SlackState::new(prequel.clone(), config, api, chrono_tz::Europe::Berlin);
@@ -382,8 +387,11 @@ async fn buttons_extend_and_destroy_for_the_requester_and_refuse_a_stranger() {
     h.press(STRANGER, EXTEND_ACTION, &id).await;
     let refused = h.response(2).await;
     assert!(
-        refused["text"].as_str().expect("text").contains("Only"),
-        "{refused}"
+        refused["text"]
+            .as_str()
+            .expect("text")
+            .contains("you are not allowed to use /interview"),
+        "a stranger is refused by the allow-list before anything else: {refused}"
     );
     h.press(STRANGER, DESTROY_ACTION, &id).await;
     h.response(3).await;
@@ -551,4 +559,105 @@ async fn socket_mode_routes_commands_to_the_same_handlers_and_acks_each_envelope
         .expect("socket mode stops on shutdown")
         .expect("no panic")
         .expect("socket mode ran");
+}
+
+/// The answer to a typed command: waits for its `response_url` post (the `n`th in all).
+async fn answered(h: &Harness, n: usize, user: &str, text: &str) -> String {
+    let ack = h.command(user, CHANNEL, text).await;
+    assert_eq!(ack["text"], WORKING, "{text}: {ack}");
+    h.response(n).await.to_string()
+}
+
+#[tokio::test]
+async fn only_the_requester_co_interviewers_and_admins_act_on_an_interview() {
+    let h = harness().await;
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        n
+    };
+    // Alice names Carol with Slack's escaped mention (the manifest turns escaping on).
+    let reply = answered(
+        &h,
+        next(),
+        ALICE,
+        "schedule tomorrow 2pm 90m python with <@U0CAROL|carol> for Ada",
+    )
+    .await;
+    let interview = h.interviews().await.pop().expect("scheduled");
+    assert_eq!(interview.co_interviewers, [CAROL], "{reply}");
+    let id = interview.id.to_string();
+
+    // Bob may use Prequel (the allowed group) but this interview is not his: every typed
+    // command and both buttons are refused in one line, and nothing changes or is sent.
+    for text in [
+        format!("status {id}"),
+        format!("creds {id}"),
+        format!("extend {id} 30m"),
+        format!("cancel {id}"),
+        format!("destroy {id}"),
+    ] {
+        let reply = answered(&h, next(), BOB, &text).await;
+        assert!(
+            reply.contains("only they, the co-interviewers they named and Prequel admins"),
+            "{text}: {reply}"
+        );
+    }
+    for action in [EXTEND_ACTION, DESTROY_ACTION] {
+        h.press(BOB, action, &id).await;
+        let reply = h.response(next()).await.to_string();
+        assert!(reply.contains("only they"), "{action}: {reply}");
+    }
+    let reply = answered(&h, next(), BOB, "list").await;
+    assert!(!reply.contains(&id), "Bob's list shows only his: {reply}");
+    let reply = answered(&h, next(), BOB, "list all").await;
+    assert!(reply.contains("only Prequel admins"), "{reply}");
+    let after = h.prequel.get(&interview.id).await.expect("interview");
+    assert_eq!(after, interview, "Bob changed nothing");
+    assert!(
+        h.fake.calls_of("conversations.open").is_empty(),
+        "no DM for Bob"
+    );
+
+    // Carol, named by Alice, may act on it and gets the credentials by DM herself.
+    let reply = answered(&h, next(), CAROL, "list").await;
+    assert!(reply.contains(&id), "{reply}");
+    let reply = answered(&h, next(), CAROL, &format!("extend {id} 30m")).await;
+    let extended = h.prequel.get(&interview.id).await.expect("interview");
+    assert_eq!(extended.length.minutes(), 120, "{reply}");
+    answered(&h, next(), CAROL, &format!("creds {id}")).await;
+    let dms = h.fake.calls_of("conversations.open");
+    assert_eq!(
+        dms.iter().map(|c| c.user.as_deref()).collect::<Vec<_>>(),
+        [Some(CAROL)],
+        "the DM goes to Carol, who asked"
+    );
+
+    // The admin sees every interview and may end this one.
+    let reply = answered(&h, next(), ADMIN, "list all").await;
+    assert!(reply.contains(&id), "{reply}");
+    let reply = answered(&h, next(), ADMIN, "list").await;
+    assert!(
+        !reply.contains(&id),
+        "an admin's own list is theirs: {reply}"
+    );
+    answered(&h, next(), ADMIN, &format!("destroy {id}")).await;
+    let ended = h.prequel.get(&interview.id).await.expect("interview");
+    assert_eq!(ended.state, InterviewState::Cancelled);
+    let destroy = h.prequel.operations(&interview.id).await.expect("ops");
+    assert!(
+        destroy.iter().all(|op| op.requested_by.user_id != BOB),
+        "no operation of Bob's"
+    );
+}
+
+#[tokio::test]
+async fn a_plain_at_name_is_not_a_slack_identity_and_records_nothing() {
+    let h = harness().await;
+    let reply = answered(&h, 1, ALICE, "now 30m python with @carol").await;
+    assert!(
+        reply.contains("`with` takes people") && reply.contains("@-mention"),
+        "{reply}"
+    );
+    assert!(h.interviews().await.is_empty());
 }

@@ -119,7 +119,10 @@ impl World {
     /// note the channel.
     async fn ask(&self, words: &str) -> Interview {
         let prequel = self.prequel();
-        let interview = match prequel.execute_text(&alice(), words, PARIS).await {
+        let interview = match prequel
+            .execute_text(&prequel_core::access::Actor::member(alice()), words, PARIS)
+            .await
+        {
             Ok(Outcome::Created { interview, .. } | Outcome::Scheduled(interview)) => interview,
             other => panic!("`{words}` did not record an interview: {other:?}"),
         };
@@ -135,7 +138,10 @@ impl World {
     async fn password(&self, interview: &Interview) -> SecretString {
         match self
             .prequel()
-            .execute(&alice(), Command::Creds(interview.id.clone()))
+            .execute(
+                &prequel_core::access::Actor::member(alice()),
+                Command::Creds(interview.id.clone()),
+            )
             .await
         {
             Ok(Outcome::Credentials {
@@ -273,7 +279,10 @@ async fn a_slack_interview_from_start_to_end(replicas: usize) {
     // Destroyed on request: the message shows it, without buttons.
     world
         .prequel()
-        .execute(&alice(), Command::Destroy(interview.id.clone()))
+        .execute(
+            &prequel_core::access::Actor::member(alice()),
+            Command::Destroy(interview.id.clone()),
+        )
         .await
         .expect("destroy");
     world.state_is(&interview, InterviewState::Destroyed).await;
@@ -337,6 +346,56 @@ async fn a_slack_interview_from_start_to_end(replicas: usize) {
     assert!(notes.values().all(|v| !v.contains(password.expose())));
     assert_eq!(notes.get(notifier::MESSAGE_TS_NOTE), Some(&ts));
     super::support::assert_not_logged(password.expose());
+    world.stop().await;
+}
+
+/// A co-interviewer named with `with` gets what the requester gets, each by their own DM: the
+/// credentials once the instance is ready, and the warning. Nobody else is written to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_co_interviewer_gets_the_credentials_and_the_warning_by_dm_too() {
+    let world = World::new(1).await;
+    let interview = world
+        .ask("now 30m python with <@U0CAROL|carol> for Ada")
+        .await;
+    world.state_is(&interview, InterviewState::Active).await;
+    let password = world.password(&interview).await;
+    for channel in ["D2CERLKJA", "D0CAROL"] {
+        world
+            .call(&format!("the credentials DM in {channel}"), |c| {
+                c.method == "chat.postMessage"
+                    && c.channel.as_deref() == Some(channel)
+                    && c.content().contains(password.expose())
+            })
+            .await;
+    }
+    world.clock.advance(chrono::Duration::minutes(21));
+    for channel in ["D2CERLKJA", "D0CAROL"] {
+        world
+            .call(&format!("the warning DM in {channel}"), |c| {
+                c.channel.as_deref() == Some(channel) && c.content().contains("10 minutes left")
+            })
+            .await;
+    }
+    settle().await;
+    let mut opened: Vec<String> = world
+        .slack
+        .calls_of("conversations.open")
+        .into_iter()
+        .filter_map(|c| c.user)
+        .collect();
+    opened.sort();
+    opened.dedup();
+    assert_eq!(
+        opened,
+        ["U0CAROL", "U2CERLKJA"],
+        "DMs to the two of them only"
+    );
+    let credentials = world
+        .dms()
+        .into_iter()
+        .filter(|c| c.content().contains(password.expose()))
+        .count();
+    assert_eq!(credentials, 2, "one credentials DM each");
     world.stop().await;
 }
 
@@ -414,7 +473,11 @@ async fn interviews_not_asked_in_slack_get_no_slack_messages() {
     };
     let outcome = world
         .prequel()
-        .execute_text(&cli, "now 30m python", PARIS)
+        .execute_text(
+            &prequel_core::access::Actor::member(cli.clone()),
+            "now 30m python",
+            PARIS,
+        )
         .await
         .expect("recorded");
     let Outcome::Created { interview, .. } = outcome else {

@@ -130,6 +130,33 @@ pub enum CommandError {
         /// The limit.
         limit: usize,
     },
+    /// A candidate's name with a character that shows as something else or as nothing: a
+    /// control, a format character (bidi overrides, zero-width) or one Unicode has not assigned.
+    #[error("the candidate's name has an invisible or control character ({codepoint})")]
+    CandidateCharacter {
+        /// The character, as `U+202E RIGHT-TO-LEFT OVERRIDE`-style code point (`U+202E`).
+        codepoint: String,
+    },
+    /// `with` followed by something other than people.
+    #[error("`with` takes people, but got `{word}`")]
+    BadCoInterviewer {
+        /// The word as typed.
+        word: String,
+    },
+    /// More co-interviewers than [`MAX_CO_INTERVIEWERS`](super::MAX_CO_INTERVIEWERS).
+    #[error("{count} co-interviewers is more than the {limit} allowed")]
+    TooManyCoInterviewers {
+        /// How many were named.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// `list` with a word other than `all`.
+    #[error("`list` takes only `all`, but got `{word}`")]
+    BadListScope {
+        /// The word as typed.
+        word: String,
+    },
 }
 
 const HELP: &str = "type `help` for the commands";
@@ -211,6 +238,16 @@ impl CommandError {
                 "use `schedule` to start later, e.g. `schedule tomorrow 2pm 90m python`".to_owned()
             }
             Self::CandidateTooLong { .. } => "shorten it".to_owned(),
+            Self::CandidateCharacter { .. } => {
+                "type the name again with letters, digits, spaces and punctuation only".to_owned()
+            }
+            Self::BadCoInterviewer { .. } => {
+                "name them with the chat's @-mention (pick the person from the list), e.g. `with @alice`, before `for`".to_owned()
+            }
+            Self::TooManyCoInterviewers { .. } => "name fewer people".to_owned(),
+            Self::BadListScope { .. } => {
+                "`list` shows yours, `list all` every interview (admins only)".to_owned()
+            }
         };
         format!("{self}; {hint}")
     }

@@ -1,9 +1,9 @@
 //! The command grammar: the words after `/interview` (or `prequel parse --`) become a [`Command`].
 //!
 //! ```text
-//! schedule <when> <duration> <challenge> [for <candidate name…>]
-//! now <duration> <challenge> [for …]            (also `create …`)
-//! list | status <id> | cancel <id> | destroy <id> | extend <id> <duration> | creds <id>
+//! schedule <when> <duration> <challenge> [with @someone…] [for <candidate name…>]
+//! now <duration> <challenge> [with …] [for …]   (also `create …`)
+//! list [all] | status <id> | cancel <id> | destroy <id> | extend <id> <duration> | creds <id>
 //! challenges | tz <IANA zone> | help
 //! ```
 //!
@@ -15,8 +15,9 @@
 //! Words are split on whitespace (`lex.rs`) and matched case-insensitively. The parts of
 //! `schedule` and `now` may come in any order (`90m python tomorrow 2pm` works): each word is
 //! tried as, in order, a time of day, a duration, a date phrase and a known challenge. `at` and
-//! `on` are filler; `for` starts the candidate's name, which runs to the end and is kept as typed
-//! (on one line: whitespace runs become one space, control characters are dropped).
+//! `on` are filler; `with` takes one or more people as the chat mentions them (`people.rs`); `for`
+//! starts the candidate's name, which runs to the end and is kept as typed (on one line:
+//! whitespace runs become one space; invisible and control characters are refused).
 //! A part given twice, a word with no place, or a missing part is an error rather than a guess.
 //! Every error is one [`CommandError`] whose [`user_message`](CommandError::user_message) is one
 //! line with a hint.
@@ -69,18 +70,19 @@ use crate::domain::{ChallengeId, InterviewId, InterviewLength, truncate_for_mess
 mod error;
 mod length;
 mod lex;
+mod people;
 mod spec;
 mod when;
 
 pub use error::CommandError;
 pub use length::parse_length;
+pub use people::{
+    CoInterviewer, MAX_CANDIDATE_CHARS, MAX_CO_INTERVIEWERS, candidate_name, co_interviewers,
+};
 pub use spec::{COMMANDS, CommandSpec, help_text};
 
 use lex::Word;
 use when::When;
-
-/// The longest candidate name accepted, in characters.
-pub const MAX_CANDIDATE_CHARS: usize = 100;
 
 /// The shortest and longest extension, in minutes. The facade checks the 4-hour total; the
 /// grammar only checks that the extension itself is sane.
@@ -104,8 +106,11 @@ pub enum Command {
     Schedule(InterviewRequest),
     /// Start an interview now (`now …` or `create …`).
     Create(InterviewRequest),
-    /// Show the user's interviews.
-    List,
+    /// Show the user's open interviews; with `all` (admins only), everyone's.
+    List {
+        /// Every open interview, not only the user's.
+        all: bool,
+    },
     /// Show one interview.
     Status(InterviewId),
     /// Call off an interview that has not started.
@@ -130,13 +135,27 @@ pub enum Command {
 }
 
 impl Command {
+    /// The interview the command acts on, for those that act on one.
+    pub fn interview(&self) -> Option<&InterviewId> {
+        match self {
+            Self::Status(id) | Self::Cancel(id) | Self::Destroy(id) | Self::Creds(id) => Some(id),
+            Self::Extend { interview, .. } => Some(interview),
+            Self::Schedule(_)
+            | Self::Create(_)
+            | Self::List { .. }
+            | Self::Challenges
+            | Self::Tz(_)
+            | Self::Help => None,
+        }
+    }
+
     /// The action's name, as in [`COMMANDS`]: `schedule`, `create`, `list`, `status`, `cancel`,
     /// `destroy`, `extend`, `creds`, `challenges`, `tz`, `help`.
     pub fn action(&self) -> &'static str {
         match self {
             Self::Schedule(_) => "schedule",
             Self::Create(_) => "create",
-            Self::List => "list",
+            Self::List { .. } => "list",
             Self::Status(_) => "status",
             Self::Cancel(_) => "cancel",
             Self::Destroy(_) => "destroy",
@@ -160,6 +179,8 @@ pub struct InterviewRequest {
     pub challenge: ChallengeId,
     /// The candidate's name as typed (trimmed), if given.
     pub candidate: Option<String>,
+    /// The people the requester shares it with (`with @someone`).
+    pub co_interviewers: Vec<CoInterviewer>,
     /// The zone the start was read in, to show times back in it.
     pub zone: Tz,
 }
@@ -187,7 +208,7 @@ pub fn parse(text: &str, ctx: &ParseContext<'_>) -> Result<Command, CommandError
     match spec.name {
         "schedule" => request(text, first, rest, ctx, spec, true).map(Command::Schedule),
         "create" => request(text, first, rest, ctx, spec, false).map(Command::Create),
-        "list" => no_more(text, rest, spec).map(|()| Command::List),
+        "list" => list(rest),
         "challenges" => no_more(text, rest, spec).map(|()| Command::Challenges),
         "help" => no_more(text, rest, spec).map(|()| Command::Help),
         "status" => id().map(Command::Status),
@@ -337,6 +358,16 @@ fn extend(text: &str, rest: &[Word<'_>], spec: &CommandSpec) -> Result<Command, 
     Ok(Command::Extend { interview, minutes })
 }
 
+fn list(rest: &[Word<'_>]) -> Result<Command, CommandError> {
+    match rest {
+        [] => Ok(Command::List { all: false }),
+        [word] if word.norm == "all" => Ok(Command::List { all: true }),
+        [word, ..] => Err(CommandError::BadListScope {
+            word: truncate_for_message(word.raw),
+        }),
+    }
+}
+
 fn tz(text: &str, rest: &[Word<'_>], spec: &CommandSpec) -> Result<Command, CommandError> {
     let Some((word, more)) = rest.split_first() else {
         return Err(CommandError::missing(&["the time zone"], &[spec.example]));
@@ -357,6 +388,7 @@ struct Parts {
     duration: Option<(u64, String)>,
     challenge: Option<(ChallengeId, String)>,
     candidate: Option<String>,
+    co_interviewers: Vec<CoInterviewer>,
 }
 
 /// Records a part, or reports it as given twice.
@@ -496,8 +528,12 @@ fn request(
     while let Some(words) = rest.get(at..).filter(|words| !words.is_empty()) {
         let Some(first) = words.first() else { break };
         if first.norm == "for" {
-            parts.candidate = Some(candidate(text.get(first.end..).unwrap_or_default())?);
+            parts.candidate = Some(candidate_name(text.get(first.end..).unwrap_or_default())?);
             break;
+        }
+        if first.norm == "with" {
+            at += people::read_with(words, &mut parts.co_interviewers)?;
+            continue;
         }
         if let Some(used) = parts.read_when(text, words)? {
             at += used;
@@ -583,33 +619,9 @@ fn request(
         length,
         challenge,
         candidate: parts.candidate,
+        co_interviewers: parts.co_interviewers,
         zone: ctx.zone,
     })
-}
-
-/// The candidate's name: everything after `for`, as typed but on one line — runs of whitespace
-/// (line breaks included) become one space and control characters are dropped, since the name is
-/// shown in chat messages and terminals.
-fn candidate(after_for: &str) -> Result<String, CommandError> {
-    let cleaned: String = after_for
-        .chars()
-        .filter(|c| !c.is_control() || c.is_whitespace())
-        .collect();
-    let name = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
-    if name.is_empty() {
-        return Err(CommandError::missing(
-            &["the candidate's name after `for`"],
-            &["for Ada Lovelace"],
-        ));
-    }
-    let chars = name.chars().count();
-    if chars > MAX_CANDIDATE_CHARS {
-        return Err(CommandError::CandidateTooLong {
-            chars,
-            limit: MAX_CANDIDATE_CHARS,
-        });
-    }
-    Ok(name)
 }
 
 #[cfg(test)]
@@ -656,19 +668,6 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn a_candidate_name_is_kept_on_one_line_without_control_characters() {
-        assert_eq!(
-            candidate(" Ada\n  Lovelace\t"),
-            Ok("Ada Lovelace".to_owned())
-        );
-        assert_eq!(candidate("Zoë \u{1b}[31mRed"), Ok("Zoë [31mRed".to_owned()));
-        assert!(
-            candidate("\n\u{7}\t").is_err(),
-            "nothing but controls is no name"
-        );
     }
 
     #[test]

@@ -24,22 +24,22 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "schedule",
         aliases: &["book"],
-        usage: "schedule <when> <duration> <challenge> [for <candidate name>]",
+        usage: "schedule <when> <duration> <challenge> [with @someone] [for <candidate name>]",
         summary: "book an interview for later; times are read in your time zone",
         example: "schedule tomorrow 2pm 90m python for Ada Lovelace",
     },
     CommandSpec {
         name: "create",
         aliases: &["now"],
-        usage: "now <duration> <challenge> [for <candidate name>]",
+        usage: "now <duration> <challenge> [with @someone] [for <candidate name>]",
         summary: "start an interview right now",
         example: "now 1h30m python for Ada Lovelace",
     },
     CommandSpec {
         name: "list",
         aliases: &["ls"],
-        usage: "list",
-        summary: "show your scheduled and running interviews",
+        usage: "list [all]",
+        summary: "show your scheduled and running interviews (`all`: everyone's, for admins)",
         example: "list",
     },
     CommandSpec {

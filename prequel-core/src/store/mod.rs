@@ -57,6 +57,8 @@ pub struct NewInterview {
     pub candidate: Option<String>,
     /// Who asked.
     pub requested_by: Requester,
+    /// Who else may act on it (user ids on `requested_by`'s platform), without the requester.
+    pub co_interviewers: Vec<String>,
     /// The IANA zone the request was read in.
     pub time_zone: String,
     /// When the candidate starts.

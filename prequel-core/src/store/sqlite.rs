@@ -54,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0002_checksum_and_archive.sql"),
     include_str!("sqlite/0003_interview_notes.sql"),
     include_str!("sqlite/0004_user_settings.sql"),
+    include_str!("sqlite/0005_co_interviewers.sql"),
 ];
 
 /// How long a call waits (about) for another connection's write lock before giving up with
@@ -344,7 +345,7 @@ macro_rules! interview_columns {
         "id, challenge, candidate, requester_platform, requester_user_id, \
          requester_display_name, time_zone, start_at, length_minutes, destroy_at, state, \
          access_url, reason, warned_at, created_at, updated_at, expires_at, version, \
-         challenge_checksum, archive"
+         challenge_checksum, archive, co_interviewers"
     };
 }
 
@@ -354,6 +355,10 @@ fn interview_from_row(row: &Row<'_>) -> rusqlite::Result<Interview> {
         challenge: get_parsed(row, "challenge", ChallengeId::parse)?,
         candidate: row.get("candidate")?,
         requested_by: get_requester(row)?,
+        co_interviewers: {
+            let text: String = row.get("co_interviewers")?;
+            serde_json::from_str(&text).map_err(|err| bad_column("co_interviewers", err))?
+        },
         time_zone: row.get("time_zone")?,
         start_at: get_time(row, "start_at")?,
         length: {
@@ -849,10 +854,11 @@ fn insert_interview(tx: &Transaction<'_>, interview: &Interview, request: &str) 
     tx.prepare_cached(
         "INSERT INTO interviews (id, challenge, candidate, requester_platform, requester_user_id, \
          requester_display_name, time_zone, start_at, length_minutes, destroy_at, state, \
-         access_url, reason, warned_at, created_at, updated_at, expires_at, version, request) \
+         access_url, reason, warned_at, created_at, updated_at, expires_at, version, request, \
+         co_interviewers) \
          VALUES (:id, :challenge, :candidate, :platform, :user_id, :display_name, :time_zone, \
          :start_at, :length, :destroy_at, :state, :access_url, :reason, :warned_at, :created_at, \
-         :updated_at, :expires_at, :version, :request)",
+         :updated_at, :expires_at, :version, :request, :co_interviewers)",
     )?
     .execute(named_params! {
         ":id": interview.id.as_str(),
@@ -874,6 +880,7 @@ fn insert_interview(tx: &Transaction<'_>, interview: &Interview, request: &str) 
         ":expires_at": interview.expires_at.map(ms),
         ":version": to_i64(interview.version),
         ":request": request,
+        ":co_interviewers": serde_json::to_string(&interview.co_interviewers).map_err(StoreError::backend)?,
     })?;
     record_change(
         tx,
@@ -968,6 +975,8 @@ struct RequestFingerprint<'a> {
     challenge: &'a str,
     candidate: Option<&'a str>,
     requested_by: &'a Requester,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    co_interviewers: &'a [String],
     time_zone: &'a str,
     start_at: i64,
     length_minutes: u32,
@@ -980,6 +989,7 @@ fn fingerprint(new: &NewInterview) -> StoreResult<String> {
         challenge: new.challenge.as_str(),
         candidate: new.candidate.as_deref(),
         requested_by: &new.requested_by,
+        co_interviewers: &new.co_interviewers,
         time_zone: &new.time_zone,
         start_at: ms(new.start_at),
         length_minutes: new.length.minutes(),
@@ -1028,6 +1038,7 @@ fn create_interview(
         challenge: new.challenge.clone(),
         candidate: new.candidate.clone(),
         requested_by: new.requested_by.clone(),
+        co_interviewers: new.co_interviewers.clone(),
         time_zone: new.time_zone.clone(),
         start_at,
         length: new.length,
@@ -2131,6 +2142,7 @@ mod tests {
                 user_id: "ana".into(),
                 display_name: "Ana".into(),
             },
+            co_interviewers: Vec::new(),
             time_zone: "Europe/Paris".into(),
             start_at: now + Duration::hours(1),
             length: InterviewLength::from_minutes(60).expect("length"),

@@ -182,6 +182,7 @@ fn request(start: DateTime<Utc>, length: u32, create_due: DateTime<Utc>) -> NewI
         challenge: ChallengeId::parse("python").expect("valid challenge"),
         candidate: Some("Renée Dubois".into()),
         requested_by: requester(),
+        co_interviewers: Vec::new(),
         time_zone: "Europe/Paris".into(),
         start_at: start,
         length: minutes(length),
@@ -360,6 +361,7 @@ pub async fn round_trip_keeps_every_field(harness: &dyn StoreHarness) {
         user_id: "80351110224678912".into(),
         display_name: "Ångström 🚀 Ñandú".into(),
     };
+    new.co_interviewers = vec!["80351110224678913".into(), "80351110224678914".into()];
     new.time_zone = "Asia/Tokyo".into();
     new.max_attempts = 4;
     let created = store.create_interview(&new, T0).await.expect("created");
@@ -369,6 +371,7 @@ pub async fn round_trip_keeps_every_field(harness: &dyn StoreHarness) {
         challenge: new.challenge.clone(),
         candidate: new.candidate.clone(),
         requested_by: new.requested_by.clone(),
+        co_interviewers: new.co_interviewers.clone(),
         time_zone: "Asia/Tokyo".into(),
         start_at: at(90),
         length: minutes(90),

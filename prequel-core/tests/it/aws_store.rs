@@ -153,6 +153,7 @@ fn request(start: DateTime<Utc>, create_due: DateTime<Utc>) -> NewInterview {
         challenge: ChallengeId::parse("python").expect("challenge"),
         candidate: Some("Renée".into()),
         requested_by: requester(),
+        co_interviewers: Vec::new(),
         time_zone: "Europe/Paris".into(),
         start_at: start,
         length: InterviewLength::from_minutes(60).expect("length"),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use chrono_tz::Tz;
+use prequel_core::access::Actor;
 use prequel_core::clock::ManualClock;
 use prequel_core::domain::{ChallengeId, Interview, InterviewState, Platform, Requester};
 use prequel_core::secrets::file::FileSecrets;
@@ -66,7 +67,13 @@ fn fixture() -> Fixture {
 
 impl Fixture {
     async fn run(&self, who: &Requester, text: &str) -> Result<Outcome, PrequelError> {
-        self.prequel.execute_text(who, text, BERLIN).await
+        self.prequel
+            .execute_text(
+                &prequel_core::access::Actor::member(who.clone()),
+                text,
+                BERLIN,
+            )
+            .await
     }
 
     async fn schedule(&self, who: &Requester, text: &str) -> Interview {
@@ -229,27 +236,133 @@ async fn extend_moves_the_end_but_never_past_four_hours() {
     );
 }
 
+/// The ownership rule as every frontend meets it: the requester, the co-interviewers they
+/// named and admins may act on an interview; anyone else is refused in one line and changes
+/// nothing.
 #[tokio::test]
-async fn only_the_requester_may_see_credentials() {
+async fn only_the_requester_co_interviewers_and_admins_act_on_an_interview() {
+    let f = fixture();
+    let alice = person("U1", "Alice");
+    let carol = person("U3", "Carol");
+    let mallory = person("U2", "Mallory");
+    let admin = Actor::admin(person("U9", "Root"));
+    let interview = f
+        .schedule(
+            &alice,
+            "schedule tomorrow 2pm 90m python with <@U3|carol> <@U1> for Ada",
+        )
+        .await;
+    assert_eq!(
+        interview.co_interviewers,
+        ["U3"],
+        "naming oneself adds nobody"
+    );
+    let id = &interview.id;
+    let store_before = (
+        f.all_interviews().await,
+        f.store.operations_for(id).await.expect("operations"),
+    );
+
+    for verb in ["status", "creds", "extend", "cancel", "destroy"] {
+        let text = if verb == "extend" {
+            format!("extend {id} 30m")
+        } else {
+            format!("{verb} {id}")
+        };
+        match f.run(&mallory, &text).await {
+            Err(PrequelError::Forbidden(message)) => assert_eq!(
+                message,
+                format!(
+                    "interview `{id}` is Alice's: only they, the co-interviewers they named and \
+                     Prequel admins can {verb} it"
+                )
+            ),
+            other => panic!("`{text}` by Mallory: {other:?}"),
+        }
+    }
+    assert_eq!(
+        (
+            f.all_interviews().await,
+            f.store.operations_for(id).await.expect("operations")
+        ),
+        store_before,
+        "Mallory changed nothing"
+    );
+    match f.run(&mallory, "list").await {
+        Ok(Outcome::List(shown)) => assert!(shown.is_empty(), "{shown:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        f.run(&mallory, "list all").await,
+        Err(PrequelError::Forbidden(_))
+    ));
+
+    // Carol was named: she sees it in her list, and may read the credentials and extend it.
+    match f.run(&carol, "list").await {
+        Ok(Outcome::List(shown)) => assert_eq!(shown, std::slice::from_ref(&interview)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        f.run(&carol, &format!("creds {id}")).await,
+        Ok(Outcome::Credentials { .. })
+    ));
+    assert!(matches!(
+        f.run(&carol, &format!("extend {id} 30m")).await,
+        Ok(Outcome::Extended(_))
+    ));
+
+    // An admin lists everyone's and may end it.
+    match f.prequel.execute_text(&admin, "list all", BERLIN).await {
+        Ok(Outcome::List(shown)) => assert_eq!(shown.len(), 1),
+        other => panic!("{other:?}"),
+    }
+    match f
+        .prequel
+        .execute_text(&admin, &format!("cancel {id}"), BERLIN)
+        .await
+    {
+        Ok(Outcome::Cancelled(ended)) => assert_eq!(ended.state, InterviewState::Cancelled),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn cancel_forgets_the_password() {
     let f = fixture();
     let alice = person("U1", "Alice");
     let interview = f.schedule(&alice, "schedule tomorrow 2pm 90m python").await;
-    match f.run(&alice, &format!("creds {}", interview.id)).await {
-        Ok(Outcome::Credentials {
-            interview: shown, ..
-        }) => assert_eq!(shown.id, interview.id),
-        other => panic!("no credentials: {other:?}"),
-    }
-    let message = f
-        .refusal(&person("U2", "Mallory"), &format!("creds {}", interview.id))
-        .await;
-    assert_eq!(
-        message,
-        format!(
-            "only Alice (who asked for interview `{}`) can see its credentials",
-            interview.id
-        )
+    let password = f
+        ._dir
+        .path()
+        .join(format!("secrets/{}.password", interview.id));
+    assert!(password.exists(), "made when the interview was recorded");
+    f.run(&alice, &format!("cancel {}", interview.id))
+        .await
+        .expect("cancelled");
+    assert!(
+        !password.exists(),
+        "a cancelled interview keeps no password"
     );
+    match f.run(&alice, &format!("creds {}", interview.id)).await {
+        Ok(Outcome::Credentials { password, .. }) => assert!(password.is_none()),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn names_that_would_show_as_something_else_are_refused_and_record_nothing() {
+    let f = fixture();
+    let alice = person("U1", "Alice");
+    for name in ["Ev\u{202e}il", "Eve\u{200b}", "Bell\u{7}"] {
+        let message = f
+            .refusal(&alice, &format!("now 1h python for {name}"))
+            .await;
+        assert!(
+            message.starts_with("the candidate's name has an invisible or control character (U+"),
+            "{message}"
+        );
+    }
+    assert!(f.all_interviews().await.is_empty());
 }
 
 #[tokio::test]
@@ -343,7 +456,7 @@ async fn changes_made_by_another_process_reach_this_processs_subscribers() {
     let mut events = f.prequel.subscribe();
     let interview = match other
         .execute_text(
-            &person("U9", "Bob"),
+            &prequel_core::access::Actor::member(person("U9", "Bob")),
             "schedule tomorrow 2pm 90m python",
             BERLIN,
         )

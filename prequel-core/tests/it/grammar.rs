@@ -44,7 +44,10 @@ fn render(command: &Command) -> String {
         }
         Command::Extend { interview, minutes } => format!("extend {interview} {minutes}"),
         Command::Tz(zone) => format!("tz {}", zone.name()),
-        Command::List | Command::Challenges | Command::Help => command.action().to_owned(),
+        Command::List { all: false } | Command::Challenges | Command::Help => {
+            command.action().to_owned()
+        }
+        Command::List { all: true } => "list all".to_owned(),
     }
 }
 
@@ -187,10 +190,10 @@ fn every_bad_input_gets_one_line_with_a_hint() {
         (NOW, BERLIN, "schedule tomorrow 2pm 20 minutes python", Err("an interview lasts between 30 minutes and 4 hours, not 20m; write durations like `90m`, `1h30m` or `2h`")),
         (NOW, BERLIN, "schedule tomorrow 2pm 90m rust", Err("unknown challenge `rust`; known challenges: javascript, python, sql")),
         (NOW, BERLIN, "schedule tomorrow 2pm 90m pyhton", Err("unknown challenge `pyhton`; did you mean `python`? known challenges: javascript, python, sql")),
-        (NOW, BERLIN, "schedule tomorrow 2pm 90m python please", Err("did not understand `please`; usage: `schedule <when> <duration> <challenge> [for <candidate name>]`")),
+        (NOW, BERLIN, "schedule tomorrow 2pm 90m python please", Err("did not understand `please`; usage: `schedule <when> <duration> <challenge> [with @someone] [for <candidate name>]`")),
         (NOW, BERLIN, "schedule tommorow 2pm 90m python", Err("did not understand `tommorow`; did you mean `tomorrow`?")),
         (NOW, BERLIN, "schedule tomorrow at 14 90m python", Err("did not understand `14`; write times like `2pm` or `14:00` and durations like `90m`")),
-        (NOW, BERLIN, format!("schedule tomorrow 2pm 90m python {}", "blah".repeat(30)).leak(), Err("did not understand `blahblahblahblahblahblahblahblahblahblah…`; usage: `schedule <when> <duration> <challenge> [for <candidate name>]`")),
+        (NOW, BERLIN, format!("schedule tomorrow 2pm 90m python {}", "blah".repeat(30)).leak(), Err("did not understand `blahblahblahblahblahblahblahblahblahblah…`; usage: `schedule <when> <duration> <challenge> [with @someone] [for <candidate name>]`")),
         (NOW, BERLIN, "schedule tomorrow 2pm python", Err("missing the duration, e.g. `90m`")),
         (NOW, BERLIN, "schedule 90m python", Err("missing the start time, e.g. `tomorrow 2pm`")),
         (NOW, BERLIN, "schedule friday 90m python", Err("missing the time of day, e.g. `friday 2pm`")),
@@ -209,7 +212,11 @@ fn every_bad_input_gets_one_line_with_a_hint() {
         (NOW, BERLIN, "now tomorrow 2pm 90m python", Err("`now` starts right away and takes no start time, but got `tomorrow 2pm`; use `schedule` to start later, e.g. `schedule tomorrow 2pm 90m python`")),
         (NOW, BERLIN, "extend k7mq2xw9ab3c 4h", Err("an extension is between 5m and 3h30m, not 4h; e.g. `extend k7mq2xw9ab3c 30m`")),
         (NOW, BERLIN, "extend k7mq2xw9ab3c soon", Err("`soon` is not a duration; write durations like `90m`, `1h30m` or `2h`")),
-        (NOW, BERLIN, "list everything", Err("did not understand `everything`; usage: `list`")),
+        (NOW, BERLIN, "list everything", Err("`list` takes only `all`, but got `everything`; `list` shows yours, `list all` every interview (admins only)")),
+        (NOW, BERLIN, "now 1h python with", Err("`with` takes people, but got `nothing`; name them with the chat's @-mention (pick the person from the list), e.g. `with @alice`, before `for`")),
+        (NOW, BERLIN, "now 1h python with alice", Err("`with` takes people, but got `alice`; name them with the chat's @-mention (pick the person from the list), e.g. `with @alice`, before `for`")),
+        (NOW, BERLIN, "now 1h python for Ev\u{202e}il", Err("the candidate's name has an invisible or control character (U+202E); type the name again with letters, digits, spaces and punctuation only")),
+        (NOW, BERLIN, "now 1h python for Eve\u{200b}", Err("the candidate's name has an invisible or control character (U+200B); type the name again with letters, digits, spaces and punctuation only")),
     ]);
 }
 

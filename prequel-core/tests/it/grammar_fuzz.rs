@@ -522,7 +522,10 @@ fn written(command: &Command) -> String {
         }
         Command::Extend { interview, minutes } => format!("extend {interview} {minutes}m"),
         Command::Tz(zone) => format!("tz {}", zone.name()),
-        Command::List | Command::Challenges | Command::Help => command.action().to_owned(),
+        Command::List { all: false } | Command::Challenges | Command::Help => {
+            command.action().to_owned()
+        }
+        Command::List { all: true } => "list all".to_owned(),
     }
 }
 

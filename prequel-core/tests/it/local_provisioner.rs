@@ -810,7 +810,11 @@ async fn an_interview_is_destroyed_on_its_own_when_its_time_is_up() {
         display_name: "Ada".into(),
     };
     let Ok(Outcome::Created { interview, .. }) = prequel
-        .execute_text(&requester, "now 30m python", chrono_tz::UTC)
+        .execute_text(
+            &prequel_core::access::Actor::member(requester.clone()),
+            "now 30m python",
+            chrono_tz::UTC,
+        )
         .await
     else {
         panic!("`now 30m python` was refused");

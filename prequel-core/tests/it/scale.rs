@@ -144,6 +144,7 @@ async fn record_fleet(store: &dyn OperationStore, n: usize) -> Fleet {
             challenge: challenge.clone(),
             candidate: (i % 3 == 0).then(|| format!("Candidate {i}")),
             requested_by: requester(),
+            co_interviewers: Vec::new(),
             time_zone: "Europe/Paris".into(),
             start_at,
             length,

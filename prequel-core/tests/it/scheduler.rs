@@ -128,9 +128,14 @@ impl World {
             length: InterviewLength::from_minutes(minutes).expect("valid length"),
             challenge: challenge(),
             candidate: Some("Grace Hopper".into()),
+            co_interviewers: Vec::new(),
             zone: chrono_tz::Europe::Berlin,
         });
-        match self.prequel(0).execute(&alice(), command).await {
+        match self
+            .prequel(0)
+            .execute(&prequel_core::access::Actor::member(alice()), command)
+            .await
+        {
             Ok(Outcome::Scheduled(interview)) => interview,
             other => panic!("scheduling failed: {other:?}"),
         }

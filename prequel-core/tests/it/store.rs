@@ -71,6 +71,7 @@ async fn records_survive_closing_and_reopening_the_file() {
             user_id: "ada".into(),
             display_name: "Ada".into(),
         },
+        co_interviewers: Vec::new(),
         time_zone: "Europe/London".into(),
         start_at: now + Duration::hours(2),
         length: InterviewLength::from_minutes(45).expect("length"),

@@ -48,14 +48,32 @@ try {
     console.log(JSON.stringify({ login: 'refused', screen: '' }));
     process.exit(0);
   }
-  // Let the workbench settle, then open a terminal from the command palette.
+  // Let the workbench settle, then open a terminal from the command palette: pick the command's
+  // own row once the palette lists it (on a loaded machine the list filters late, and Enter
+  // would run whatever was first), and try again if no terminal shows.
   await page.waitForSelector('.explorer-folders-view [role="treeitem"]', { timeout: 90_000 });
-  await page.keyboard.press('Control+Shift+P');
-  await page.waitForSelector('.quick-input-widget input', { timeout: 30_000 });
-  await page.keyboard.type('Terminal: Create New Terminal');
-  await page.waitForTimeout(500);
-  await page.keyboard.press('Enter');
-  await page.waitForSelector('.xterm', { timeout: 60_000 });
+  let opened = false;
+  for (let attempt = 0; attempt < 3 && !opened; attempt += 1) {
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Control+Shift+P');
+    await page.waitForSelector('.quick-input-widget input', { timeout: 30_000 });
+    await page.keyboard.type('Terminal: Create New Terminal');
+    const row = page
+      .locator('.quick-input-list .monaco-list-row', { hasText: 'Create New Terminal' })
+      .first();
+    if (await row.waitFor({ timeout: 20_000 }).then(() => true, () => false)) {
+      await row.click();
+    } else {
+      await page.keyboard.press('Enter');
+    }
+    opened = await page
+      .waitForSelector('.xterm', { state: 'visible', timeout: 30_000 })
+      .then(() => true, () => false);
+  }
+  if (!opened) {
+    await page.screenshot({ path: screenshot });
+    throw new Error(`no terminal opened after three tries (screenshot: ${screenshot})`);
+  }
   // The shell's prompt shows once bash is up.
   const deadline = Date.now() + 60_000;
   while (!(await screenText(page)).includes('$') && Date.now() < deadline) {

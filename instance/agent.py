@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""The interview instance's helper: unpacks the starter bundle, and archives the workspace.
+"""The interview task's archiver: unpacks the starter bundle, and archives the workspace.
 
-Python 3 standard library only (the image has Python anyway). Two commands:
+Python 3 standard library only (the image has Python anyway). It runs in a container of its own
+beside the candidate's code-server (see README.md): as another user, with its own token, and the
+workspace on a volume both share. The candidate can neither see nor signal it (another PID
+namespace), nor read its token (another container's environment), nor take its port (it listens
+before code-server starts, and its exit stops the task).
 
 ``agent.py unpack URL CHECKSUM WORKSPACE``
     Downloads the starter bundle (a gzipped tar from the challenges bucket, fetched with a
@@ -14,16 +18,27 @@ Python 3 standard library only (the image has Python anyway). Two commands:
     suspiciously as prequel-core reads it: regular files only (no links or devices), relative
     paths without ``..``, no path twice, at most 64 MiB in all.
 
-``agent.py serve``
-    The archive agent, on ``0.0.0.0:$PREQUEL_AGENT_PORT`` (8081). ``POST /archive`` with
-    ``Authorization: Bearer <the interview password>`` (``$PASSWORD``) and the JSON body
-    ``{"upload_url": "<presigned S3 PUT URL>"}`` tars and gzips the workspace
-    (``$PREQUEL_WORKSPACE``; entries under ``{interview id}/`` as the local provisioner writes
-    them; symbolic links are kept as links, sockets and FIFOs skipped), PUTs it to the URL with
-    ``Content-Type: application/gzip`` and answers ``200 {"bytes": N}`` once the upload
-    succeeded; ``401`` for a missing or wrong token (compared in constant time), ``400`` for a
-    bad body, ``502`` when the upload failed. ``GET /healthz`` answers ``200``. It never logs
-    the URL, the token or the password.
+``agent.py archiver``
+    The archiver container's command. With ``$PREQUEL_CHALLENGE_URL`` set, unpacks the bundle
+    (as ``unpack``, checked against ``$PREQUEL_CHALLENGE_CHECKSUM``) into ``$PREQUEL_WORKSPACE``
+    and, run as root, hands the workspace to ``$PREQUEL_WORKSPACE_OWNER`` (``1001:1001``, the
+    candidate's user); a bad bundle stops it, and with it the task. Then it serves, on
+    ``0.0.0.0:$PREQUEL_AGENT_PORT`` (8081): ``GET /healthz`` answers ``200`` (the candidate's
+    container starts only once it does); ``POST /archive`` with ``Authorization: Bearer
+    $PREQUEL_ARCHIVE_TOKEN`` (its own token; without one it refuses to start) and the JSON body
+    ``{"upload_url": "<presigned S3 PUT URL>"}`` tars and gzips the workspace (entries under
+    ``{interview id}/`` as the local provisioner writes them), PUTs it to the URL with
+    ``Content-Type: application/gzip`` and answers ``200 {"bytes": N, "skipped": K,
+    "complete": true|false}`` once the upload succeeded; ``401`` for a missing or wrong token
+    (compared in constant time), ``400`` for a bad body, ``502`` when the upload failed.
+
+    The workspace is the candidate's, so the walk trusts nothing in it: every folder is opened
+    relative to its parent with ``O_NOFOLLOW`` (a folder swapped for a link is never followed),
+    links are archived as links, files are opened ``O_NOFOLLOW | O_NONBLOCK`` and read only if
+    they are still regular files (a FIFO, socket or device is skipped, never waited on), and the
+    walk stops at ``$PREQUEL_ARCHIVE_MAX_BYTES`` (1 GiB) of file contents or 200,000 entries.
+    What was skipped, and why, is listed in ``PREQUEL-ARCHIVE-NOTES.txt`` inside the archive.
+    It never logs the URL or the token.
 """
 
 from __future__ import annotations
@@ -34,10 +49,12 @@ import io
 import json
 import os
 import posixpath
+import stat
 import sys
 import tarfile
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,6 +63,10 @@ BUNDLE_MAGIC = b"prequel-bundle-v1\n"
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024
 MAX_REQUEST_BYTES = 64 * 1024
 UPLOAD_TIMEOUT_SECONDS = 300
+DEFAULT_MAX_ARCHIVE_BYTES = 1024 * 1024 * 1024
+MAX_ARCHIVE_ENTRIES = 200_000
+MIN_TOKEN_CHARS = 16
+NOTES_FILE = "PREQUEL-ARCHIVE-NOTES.txt"
 
 
 def log(message: str) -> None:
@@ -140,17 +161,133 @@ def unpack(url: str, checksum: str, workspace: str) -> int:
 # --- The archive agent --------------------------------------------------------------------------
 
 
-def archive_workspace(workspace: str, prefix: str, out) -> None:
-    """Writes a gzipped tar of ``workspace`` (entries under ``prefix/``) to the file ``out``."""
+class _Budget:
+    """What the walk may still take, and what it left out."""
 
-    def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-        # Regular files, folders and links; never sockets, FIFOs or devices.
-        if info.isreg() or info.isdir() or info.issym() or info.islnk():
-            return info
-        return None
+    def __init__(self, max_bytes: int, max_entries: int) -> None:
+        self.bytes_left = max_bytes
+        self.entries_left = max_entries
+        self.skipped: list[str] = []
+        self.complete = True
 
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        tar.add(workspace, arcname=prefix, recursive=True, filter=keep)
+
+class _Exact(io.RawIOBase):
+    """Reads exactly ``size`` bytes of ``handle``: zeros if it shrank meanwhile, so the tar entry
+    keeps the size its header promised."""
+
+    def __init__(self, handle, size: int) -> None:
+        self.handle = handle
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        n = self.left if n < 0 else min(n, self.left)
+        data = self.handle.read(n) or b""
+        if len(data) < n:
+            data += bytes(n - len(data))
+        self.left -= len(data)
+        return data
+
+
+def _info(arcname: str, st: os.stat_result, kind: bytes) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(arcname)
+    info.type = kind
+    info.mode = stat.S_IMODE(st.st_mode)
+    info.mtime = int(st.st_mtime)
+    info.uid, info.gid = st.st_uid, st.st_gid
+    return info
+
+
+def _walk(tar: tarfile.TarFile, dir_fd: int, arcdir: str, budget: _Budget) -> None:
+    try:
+        names = sorted(entry.name for entry in os.scandir(dir_fd))
+    except OSError as err:
+        budget.skipped.append(f"{arcdir}/: not listed ({err.strerror})")
+        return
+    for name in names:
+        arcname = f"{arcdir}/{name}"
+        if budget.entries_left <= 0:
+            budget.complete = False
+            budget.skipped.append(f"{arcdir}/: stopped at {MAX_ARCHIVE_ENTRIES} entries")
+            return
+        budget.entries_left -= 1
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError as err:
+            budget.skipped.append(f"{arcname}: not read ({err.strerror})")
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            info = _info(arcname, st, tarfile.SYMTYPE)
+            try:
+                info.linkname = os.readlink(name, dir_fd=dir_fd)
+            except OSError as err:
+                budget.skipped.append(f"{arcname}: link not read ({err.strerror})")
+                continue
+            tar.addfile(info)
+        elif stat.S_ISDIR(st.st_mode):
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+            except OSError as err:
+                budget.skipped.append(f"{arcname}/: not opened ({err.strerror})")
+                continue
+            try:
+                tar.addfile(_info(arcname, os.fstat(fd), tarfile.DIRTYPE))
+                _walk(tar, fd, arcname, budget)
+            finally:
+                os.close(fd)
+        elif stat.S_ISREG(st.st_mode):
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+            except OSError as err:
+                budget.skipped.append(f"{arcname}: not opened ({err.strerror})")
+                continue
+            with os.fdopen(fd, "rb") as handle:
+                st = os.fstat(handle.fileno())
+                if not stat.S_ISREG(st.st_mode):
+                    budget.skipped.append(f"{arcname}: no longer a regular file")
+                    continue
+                if st.st_size > budget.bytes_left:
+                    budget.complete = False
+                    budget.skipped.append(f"{arcname}: left out, over the archive's size limit")
+                    continue
+                budget.bytes_left -= st.st_size
+                info = _info(arcname, st, tarfile.REGTYPE)
+                info.size = st.st_size
+                tar.addfile(info, _Exact(handle, st.st_size))
+        else:
+            budget.skipped.append(f"{arcname}: not a file, folder or link (skipped)")
+
+
+def archive_workspace(
+    workspace: str,
+    prefix: str,
+    out,
+    max_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
+    max_entries: int = MAX_ARCHIVE_ENTRIES,
+) -> _Budget:
+    """Writes a gzipped tar of ``workspace`` (entries under ``prefix/``) to the file ``out``, as
+    the module documentation says; answers what was left out."""
+    budget = _Budget(max_bytes, max_entries)
+    fd = os.open(workspace, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        with tarfile.open(fileobj=out, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+            tar.addfile(_info(prefix, os.fstat(fd), tarfile.DIRTYPE))
+            _walk(tar, fd, prefix, budget)
+            if budget.skipped:
+                text = "Left out of this archive:\n" + "".join(f"- {line}\n" for line in budget.skipped)
+                data = text.encode("utf-8")
+                info = tarfile.TarInfo(f"{prefix}/{NOTES_FILE}")
+                info.size = len(data)
+                info.mode = 0o644
+                info.mtime = int(time.time())
+                tar.addfile(info, io.BytesIO(data))
+    finally:
+        os.close(fd)
+    return budget
 
 
 def upload(url: str, path: str, size: int) -> None:
@@ -174,6 +311,7 @@ class Agent(BaseHTTPRequestHandler):
     token: bytes = b""
     workspace: str = ""
     prefix: str = "workspace"
+    max_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES
     lock = threading.Lock()
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 (the base class's name)
@@ -235,7 +373,7 @@ class Agent(BaseHTTPRequestHandler):
             path = os.path.join(tmp, "workspace.tar.gz")
             try:
                 with open(path, "wb") as out:
-                    archive_workspace(self.workspace, self.prefix, out)
+                    budget = archive_workspace(self.workspace, self.prefix, out, self.max_bytes)
             except OSError as err:
                 log(f"archiving failed ({type(err).__name__})")
                 self._answer(500, {"error": "archiving the workspace failed"})
@@ -251,18 +389,55 @@ class Agent(BaseHTTPRequestHandler):
                 log(f"upload failed ({type(err).__name__})")
                 self._answer(502, {"error": "the upload failed"})
                 return
-        log(f"archived {size} bytes")
-        self._answer(200, {"bytes": size})
+        log(f"archived {size} bytes, {len(budget.skipped)} entries left out")
+        self._answer(
+            200, {"bytes": size, "skipped": len(budget.skipped), "complete": budget.complete}
+        )
 
 
-def serve() -> None:
+def _hand_over(workspace: str, owner: str) -> None:
+    """Gives every entry of the workspace to ``owner`` (``uid:gid``), links included."""
+    uid, _, gid = owner.partition(":")
+    uid_n, gid_n = int(uid), int(gid or uid)
+    for root, dirs, files in os.walk(workspace):
+        for name in [*dirs, *files]:
+            os.lchown(os.path.join(root, name), uid_n, gid_n)
+    os.lchown(workspace, uid_n, gid_n)
+
+
+def archiver() -> int:
+    """The archiver container: unpack the starter files, hand them over, then serve."""
+    token = os.environ.get("PREQUEL_ARCHIVE_TOKEN", "")
+    if len(token) < MIN_TOKEN_CHARS:
+        log("PREQUEL_ARCHIVE_TOKEN is missing or too short (the task definition's secret from SSM)")
+        return 1
+    workspace = os.environ.get("PREQUEL_WORKSPACE", "/workspace")
+    # Dropped from this process's environment at once: nothing it starts inherits it.
+    url = os.environ.pop("PREQUEL_CHALLENGE_URL", "")
+    os.makedirs(workspace, exist_ok=True)
+    if url:
+        try:
+            count = unpack(url, os.environ.get("PREQUEL_CHALLENGE_CHECKSUM", ""), workspace)
+        except BundleError as err:
+            log(f"starter bundle refused: {err}")
+            return 1
+        log(f"unpacked {count} starter files")
+    else:
+        log("no PREQUEL_CHALLENGE_URL: the workspace starts empty")
+    owner = os.environ.get("PREQUEL_WORKSPACE_OWNER", "1001:1001")
+    if os.geteuid() == 0:
+        _hand_over(workspace, owner)
+    serve(token.encode("utf-8"), workspace)
+    return 0
+
+
+def serve(token: bytes, workspace: str) -> None:
     port = int(os.environ.get("PREQUEL_AGENT_PORT", "8081"))
     bind = os.environ.get("PREQUEL_AGENT_BIND", "0.0.0.0")
-    Agent.token = os.environ.get("PASSWORD", "").encode("utf-8")
-    Agent.workspace = os.environ.get("PREQUEL_WORKSPACE", "/home/coder/workspace")
+    Agent.token = token
+    Agent.workspace = workspace
     Agent.prefix = os.environ.get("PREQUEL_INTERVIEW_ID") or "workspace"
-    if not Agent.token:
-        log("PASSWORD is empty: every archive request will be refused")
+    Agent.max_bytes = int(os.environ.get("PREQUEL_ARCHIVE_MAX_BYTES", DEFAULT_MAX_ARCHIVE_BYTES))
     server = ThreadingHTTPServer((bind, port), Agent)
     server.daemon_threads = True
     log(f"listening on {bind}:{server.server_address[1]}")
@@ -270,9 +445,8 @@ def serve() -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) == 2 and argv[1] == "serve":
-        serve()
-        return 0
+    if len(argv) == 2 and argv[1] == "archiver":
+        return archiver()
     if len(argv) == 5 and argv[1] == "unpack":
         try:
             count = unpack(argv[2], argv[3], argv[4])

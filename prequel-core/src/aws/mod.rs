@@ -251,6 +251,12 @@ impl ResourceNames {
         format!("{}/{interview}/password", self.parameter_root())
     }
 
+    /// The SSM SecureString parameter holding the token of one interview's archiver: only the
+    /// archiver container gets it, never the candidate's.
+    pub fn archive_token_parameter(&self, interview: &InterviewId) -> String {
+        format!("{}/{interview}/archive-token", self.parameter_root())
+    }
+
     /// The key of a challenge's manifest in the challenges bucket (`{challenge}/challenge.toml`).
     pub fn manifest_key(challenge: &ChallengeId) -> String {
         format!("{challenge}/{}", crate::challenge::MANIFEST_FILE)

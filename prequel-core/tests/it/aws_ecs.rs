@@ -357,15 +357,8 @@ impl EcsFixture {
             .to_vec()
     }
 
-    async fn parameter_exists(&self, id: &InterviewId) -> bool {
-        match self
-            .clients
-            .ssm
-            .get_parameter()
-            .name(self.names.password_parameter(id))
-            .send()
-            .await
-        {
+    async fn parameter_exists(&self, name: String) -> bool {
+        match self.clients.ssm.get_parameter().name(name).send().await {
             Ok(_) => true,
             Err(err)
                 if err
@@ -407,7 +400,18 @@ impl EcsFixture {
             "target group left"
         );
         assert!(self.rules_for(id).await.is_empty(), "rule left");
-        assert!(!self.parameter_exists(id).await, "parameter left");
+        assert!(
+            !self
+                .parameter_exists(self.names.password_parameter(id))
+                .await,
+            "password parameter left"
+        );
+        assert!(
+            !self
+                .parameter_exists(self.names.archive_token_parameter(id))
+                .await,
+            "archive token parameter left"
+        );
         if let Some(revision) = revision {
             // An error means the revision is deleted altogether.
             if let Ok(out) = self
@@ -508,38 +512,116 @@ async fn the_password_reaches_the_task_only_as_an_ecs_secret_and_everything_is_t
         None,
         "the task holds no AWS role"
     );
-    let container = &definition.container_definitions()[0];
-    assert_eq!(container.image(), Some(IMAGE));
-    assert_eq!(container.memory(), Some(manifest.cloud.memory_mib as i32));
-    let secrets: Vec<(&str, &str)> = container
-        .secrets()
-        .iter()
-        .map(|s| (s.name(), s.value_from()))
-        .collect();
-    let parameter = fx.names.password_parameter(id);
-    assert_eq!(secrets, [("PASSWORD", parameter.as_str())]);
-    let env: Vec<(&str, &str)> = container
-        .environment()
-        .iter()
-        .map(|e| (e.name().unwrap_or(""), e.value().unwrap_or("")))
-        .collect();
-    assert!(
-        env.contains(&("PREQUEL_INTERVIEW_ID", id.as_str())),
-        "{env:?}"
-    );
-    assert!(
-        env.iter()
-            .any(|(k, v)| *k == "PREQUEL_CHALLENGE_CHECKSUM" && v.starts_with("sha256:"))
-    );
-    assert!(env.iter().any(|(k, _)| *k == "PREQUEL_DESTROY_AT"));
-    assert!(env.iter().all(|(_, v)| *v != password));
-    assert!(
-        container
-            .port_mappings()
+    // Two containers: the candidate's, and the archiver they cannot reach into.
+    let named = |name: &str| {
+        definition
+            .container_definitions()
+            .iter()
+            .find(|c| c.name() == Some(name))
+            .unwrap_or_else(|| panic!("no container {name}"))
+    };
+    assert_eq!(definition.container_definitions().len(), 2);
+    let container = named("instance");
+    let archiver = named("archiver");
+    let secrets_of = |c: &aws_sdk_ecs::types::ContainerDefinition| -> Vec<(String, String)> {
+        c.secrets()
+            .iter()
+            .map(|s| (s.name().to_owned(), s.value_from().to_owned()))
+            .collect()
+    };
+    let env_of = |c: &aws_sdk_ecs::types::ContainerDefinition| -> Vec<(String, String)> {
+        c.environment()
+            .iter()
+            .map(|e| {
+                (
+                    e.name().unwrap_or("").to_owned(),
+                    e.value().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    };
+    let ports_of = |c: &aws_sdk_ecs::types::ContainerDefinition| -> BTreeSet<i32> {
+        c.port_mappings()
             .iter()
             .filter_map(|p| p.container_port())
-            .collect::<BTreeSet<_>>()
-            == BTreeSet::from([8080, 8081])
+            .collect()
+    };
+    assert_eq!(container.image(), Some(IMAGE));
+    assert_eq!(archiver.image(), Some(IMAGE));
+    assert_eq!(
+        container.memory().unwrap_or(0) + archiver.memory().unwrap_or(0),
+        manifest.cloud.memory_mib as i32,
+        "the two share the task's memory"
+    );
+    let parameter = fx.names.password_parameter(id);
+    let token_parameter = fx.names.archive_token_parameter(id);
+    assert_eq!(
+        secrets_of(container),
+        [("PASSWORD".to_owned(), parameter.clone())],
+        "the candidate's container gets its login and nothing else secret"
+    );
+    assert_eq!(
+        secrets_of(archiver),
+        [("PREQUEL_ARCHIVE_TOKEN".to_owned(), token_parameter.clone())]
+    );
+    let env = env_of(container);
+    assert!(
+        env.contains(&("PREQUEL_INTERVIEW_ID".to_owned(), id.to_string())),
+        "{env:?}"
+    );
+    assert!(env.iter().any(|(k, _)| k == "PREQUEL_DESTROY_AT"));
+    assert!(env.iter().all(|(_, v)| *v != password));
+    let archiver_env = env_of(archiver);
+    assert!(
+        archiver_env
+            .iter()
+            .any(|(k, v)| k == "PREQUEL_CHALLENGE_CHECKSUM" && v.starts_with("sha256:")),
+        "{archiver_env:?}"
+    );
+    assert_eq!(ports_of(container), BTreeSet::from([8080]));
+    assert_eq!(ports_of(archiver), BTreeSet::from([8081]));
+    assert_eq!(
+        archiver.user(),
+        Some("0"),
+        "root in its own container: it reads everything"
+    );
+    assert_eq!(container.user(), None, "the image's user, coder");
+    // The candidate's container starts only once the archiver is healthy, so the archiver has
+    // bound its port (and unpacked the starter files) before any candidate process exists.
+    let depends: Vec<(&str, &str)> = container
+        .depends_on()
+        .iter()
+        .map(|d| (d.container_name(), d.condition().as_str()))
+        .collect();
+    assert_eq!(depends, [("archiver", "HEALTHY")]);
+    assert!(archiver.health_check().is_some());
+    assert!(container.essential() == Some(true) && archiver.essential() == Some(true));
+    let mounts = |c: &aws_sdk_ecs::types::ContainerDefinition| -> Vec<(String, String)> {
+        c.mount_points()
+            .iter()
+            .map(|m| {
+                (
+                    m.source_volume().unwrap_or("").to_owned(),
+                    m.container_path().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        mounts(container),
+        [("workspace".to_owned(), "/home/coder/workspace".to_owned())]
+    );
+    assert_eq!(
+        mounts(archiver),
+        [("workspace".to_owned(), "/workspace".to_owned())]
+    );
+    assert_eq!(
+        definition
+            .volumes()
+            .iter()
+            .filter_map(|v| v.name())
+            .collect::<Vec<_>>(),
+        ["workspace"]
     );
     let tags: Vec<(&str, &str)> = described
         .tags()
@@ -580,9 +662,28 @@ async fn the_password_reaches_the_task_only_as_an_ecs_secret_and_everything_is_t
             .iter()
             .any(|t| t.key() == Some(INTERVIEW_TAG) && t.value() == Some(id.as_str()))
     );
-    let overrides = format!("{:?}", task.overrides());
-    assert!(overrides.contains("PREQUEL_CHALLENGE_URL"), "{overrides}");
-    assert!(overrides.contains("starter.tar.gz"), "{overrides}");
+    // The starter URL goes to the archiver only.
+    let overridden: Vec<(String, String)> = task
+        .overrides()
+        .map(|o| o.container_overrides())
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|o| {
+            o.environment().iter().map(|e| {
+                (
+                    o.name().unwrap_or("").to_owned(),
+                    format!("{}={}", e.name().unwrap_or(""), e.value().unwrap_or("")),
+                )
+            })
+        })
+        .collect();
+    assert_eq!(overridden.len(), 1, "{overridden:?}");
+    assert_eq!(overridden[0].0, "archiver");
+    assert!(
+        overridden[0].1.starts_with("PREQUEL_CHALLENGE_URL=")
+            && overridden[0].1.contains("starter.tar.gz"),
+        "{overridden:?}"
+    );
 
     // The parameter is a SecureString holding the password.
     let stored = fx
@@ -597,6 +698,22 @@ async fn the_password_reaches_the_task_only_as_an_ecs_secret_and_everything_is_t
     let stored = stored.parameter().expect("parameter");
     assert_eq!(stored.r#type().map(|t| t.as_str()), Some("SecureString"));
     assert_eq!(stored.value(), Some(password.as_str()));
+    let token = fx
+        .clients
+        .ssm
+        .get_parameter()
+        .name(&token_parameter)
+        .with_decryption(true)
+        .send()
+        .await
+        .expect("get the token parameter");
+    let token = token.parameter().expect("parameter");
+    assert_eq!(token.r#type().map(|t| t.as_str()), Some("SecureString"));
+    let token = token.value().expect("a token").to_owned();
+    assert!(
+        token.len() >= 16 && token != password,
+        "its own strong token"
+    );
 
     // The target group and the rule: host, forward, tags.
     let groups = fx.target_groups_for(id).await;
@@ -627,7 +744,8 @@ async fn the_password_reaches_the_task_only_as_an_ecs_secret_and_everything_is_t
     assert_eq!(group.target_type(), Some(&TargetTypeEnum::Ip));
     assert_eq!(group.port(), Some(8080));
 
-    // Destroy: the agent got the password as a bearer token; then nothing is left.
+    // Destroy: the archiver got its own token as a bearer token, never the candidate's
+    // password; then nothing is left.
     let destroyed = destroy_ok(fx.provisioner.as_ref(), id).await;
     assert_eq!(
         destroyed.archive,
@@ -639,7 +757,7 @@ async fn the_password_reaches_the_task_only_as_an_ecs_secret_and_everything_is_t
     );
     let calls = fx.agent.calls();
     assert_eq!(calls.len(), 1, "{calls:?}");
-    assert_eq!(calls[0].authorization, format!("Bearer {password}"));
+    assert_eq!(calls[0].authorization, format!("Bearer {token}"));
     assert!(
         calls[0]
             .upload_url
@@ -919,7 +1037,12 @@ async fn a_challenge_not_synced_to_s3_fails_permanently_naming_the_sync_command(
             .expect("status"),
         InstanceStatus::Absent
     );
-    assert!(!fx.parameter_exists(&spec.interview_id).await);
+    for name in [
+        fx.names.password_parameter(&spec.interview_id),
+        fx.names.archive_token_parameter(&spec.interview_id),
+    ] {
+        assert!(!fx.parameter_exists(name).await);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | ALB target group (type `ip`, health check `/healthz`) | [`ResourceNames::target_group`] | create, first |
 //! | SSM SecureString parameter with the password | [`ResourceNames::password_parameter`] | create |
+//! | SSM SecureString parameter with the archiver's token | [`ResourceNames::archive_token_parameter`] | create |
 //! | task definition revision | family [`ResourceNames::task_family`] (one per challenge), one revision per interview | create |
 //! | listener rule on the shared HTTPS listener, host `{id}.{domain}` | lowest free priority | create |
 //! | the task (`startedBy` = the interview id) | — | create, last |
@@ -54,10 +55,21 @@
 //!   own `/healthz` check, which code-server answers with 200 without a login), within
 //!   [`EcsSettings::ready_timeout`]; a task that stops meanwhile fails the create at once with
 //!   its `stoppedReason`.
-//! - **Destroy archives first.** If the task runs, its archive agent (part of the instance
-//!   image) is asked to upload the workspace: `POST http://{task_ip}:{agent_port}/archive` with
-//!   `{"upload_url": <presigned PUT from the Archive>}` and `Authorization: Bearer <password>`
-//!   (read back from the parameter). If the agent cannot be reached or fails, that is logged and
+//! - **Two containers: the candidate's and the archiver.** The candidate has a shell, so the
+//!   archive is made by something they cannot impersonate, stop or feed: the `archiver`
+//!   container (same image, `agent.py archiver`, run as root) unpacks the starter files into a
+//!   task volume shared with the candidate's `instance` container, hands them to the candidate's
+//!   user, and only then answers its health check; the candidate's container starts after that
+//!   (`dependsOn` … `HEALTHY`). It holds the only copy of the archive token (its own ECS secret
+//!   from its own parameter) and the starter bundle's URL (its RunTask override); the candidate's
+//!   container gets neither. Containers of a task have their own PID namespaces, so the candidate
+//!   cannot see or signal it; it has bound the agent port before the candidate's container
+//!   exists, and it is essential, so if it dies the task stops.
+//! - **Destroy archives first.** If the task runs, its archiver is asked to upload the
+//!   workspace: `POST http://{task_ip}:{agent_port}/archive` with
+//!   `{"upload_url": <presigned PUT from the Archive>}` and `Authorization: Bearer <archive
+//!   token>` (read back from its parameter). Whatever it answers, the archive recorded is what
+//!   is in the bucket afterwards (`Archive::stored`). If the agent cannot be reached or fails, that is logged and
 //!   teardown continues without an archive: a dead instance must not keep its resources (and
 //!   its bill) forever. Then, each step tolerating "already gone": StopTask and wait for
 //!   `STOPPED`, DeleteRule, deregister and delete the revision, DeleteParameter, and finally
@@ -84,9 +96,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, Compatibility,
-    ContainerDefinition, ContainerOverride, DesiredStatus, KeyValuePair, LogConfiguration,
-    LogDriver, NetworkConfiguration, NetworkMode, PortMapping, PropagateTags, Secret, Tag, Task,
-    TaskField, TaskOverride, TransportProtocol,
+    ContainerCondition, ContainerDefinition, ContainerDependency, ContainerOverride, DesiredStatus,
+    HealthCheck, KeyValuePair, LogConfiguration, LogDriver, MountPoint, NetworkConfiguration,
+    NetworkMode, PortMapping, PropagateTags, Secret, Tag, Task, TaskField, TaskOverride,
+    TransportProtocol, Volume,
 };
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_ssm::types::ParameterType;
@@ -118,6 +131,26 @@ pub const CHECKSUM_TAG: &str = "prequel:challenge-checksum";
 
 /// The container's name in every task definition.
 pub const CONTAINER_NAME: &str = "instance";
+
+/// The archiver's container in an interview's task (see the module documentation).
+pub const ARCHIVER_CONTAINER: &str = "archiver";
+
+/// Where the shared workspace volume is mounted in the archiver and in the candidate's
+/// container (the image's `PREQUEL_WORKSPACE`).
+const ARCHIVER_WORKSPACE: &str = "/workspace";
+const CANDIDATE_WORKSPACE: &str = "/home/coder/workspace";
+
+/// The task volume both containers mount.
+const WORKSPACE_VOLUME: &str = "workspace";
+
+/// The candidate's user in the instance image (`coder`).
+const CANDIDATE_OWNER: &str = "1001:1001";
+
+/// The archiver's share of the task's memory (MiB); the candidate's container gets the rest.
+const ARCHIVER_MEMORY_MIB: u32 = 256;
+
+/// The most the archiver packs (file contents), as the local provisioner's archive.
+const ARCHIVE_MAX_BYTES: u64 = 1024 * 1024 * 1024;
 
 /// The reason given to StopTask.
 pub const STOP_REASON: &str = "prequel: interview ended";
@@ -378,14 +411,17 @@ impl EcsProvisioner {
         Ok((checksum, url))
     }
 
-    /// Writes the password parameter (SecureString, tagged). Tags and `Overwrite` cannot go in
-    /// one request, so a first put carries the tags and a retried create overwrites.
-    async fn put_password(
+    /// Writes a secret parameter of the interview (SecureString, tagged). Tags and `Overwrite`
+    /// cannot go in one request, so a first put carries the tags; when the parameter exists
+    /// already (a retried create), `overwrite` says whether it is written again (the password,
+    /// the same value) or kept (the archive token, which a running archiver already holds).
+    async fn put_secret_parameter(
         &self,
         interview: &InterviewId,
+        name: String,
         password: &SecretString,
+        overwrite: bool,
     ) -> Result<(), ProvisionError> {
-        let name = self.settings.names.password_parameter(interview);
         let mut tags = Vec::new();
         for (key, value) in self.tags(interview) {
             tags.push(
@@ -407,6 +443,7 @@ impl EcsProvisioner {
             .await;
         match first {
             Ok(_) => Ok(()),
+            Err(err) if errors::is(&err, &["ParameterAlreadyExists"]) && !overwrite => Ok(()),
             Err(err) if errors::is(&err, &["ParameterAlreadyExists"]) => self
                 .ssm
                 .put_parameter()
@@ -436,38 +473,99 @@ impl EcsProvisioner {
         let settings = &self.settings;
         let id = &spec.interview_id;
         let family = settings.names.task_family(&spec.challenge);
-        let parameter = settings.names.password_parameter(id);
-        let secret = Secret::builder()
-            .name("PASSWORD")
-            .value_from(&parameter)
-            .build()
-            .map_err(|e| errors::build(format!("register task definition {family}"), e))?;
-        let env = [
-            ("PREQUEL_INTERVIEW_ID", id.to_string()),
-            ("PREQUEL_DESTROY_AT", spec.destroy_at.to_rfc3339()),
-            ("PREQUEL_CHALLENGE_CHECKSUM", checksum.to_owned()),
-            ("PREQUEL_AGENT_PORT", settings.agent_port.to_string()),
-        ];
+        let failed = |e| errors::build(format!("register task definition {family}"), e);
+        let secret = |name: &str, parameter: String| {
+            Secret::builder()
+                .name(name)
+                .value_from(parameter)
+                .build()
+                .map_err(failed)
+        };
+        let pairs = |env: Vec<(&str, String)>| -> Vec<KeyValuePair> {
+            env.into_iter()
+                .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
+                .collect()
+        };
+        let port = |port: u16| {
+            PortMapping::builder()
+                .container_port(i32::from(port))
+                .protocol(TransportProtocol::Tcp)
+                .build()
+        };
+        let mount = |path: &str, read_only: bool| {
+            MountPoint::builder()
+                .source_volume(WORKSPACE_VOLUME)
+                .container_path(path)
+                .read_only(read_only)
+                .build()
+        };
+        // The candidate's container: code-server, its password, the shared workspace; it
+        // starts once the archiver is healthy (the starter files are in place).
+        let memory = i32::try_from(memory_mib).unwrap_or(i32::MAX);
+        let archiver_memory = i32::try_from(ARCHIVER_MEMORY_MIB).unwrap_or(i32::MAX);
         let mut container = ContainerDefinition::builder()
             .name(CONTAINER_NAME)
             .image(&settings.instance_image)
             .essential(true)
             // The container's own limit (moto answers RunTask with HTTP 500 without it).
-            .memory(i32::try_from(memory_mib).unwrap_or(i32::MAX))
-            .set_environment(Some(
-                env.into_iter()
-                    .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
-                    .collect(),
-            ))
-            .secrets(secret);
-        for port in [settings.container_port, settings.agent_port] {
-            container = container.port_mappings(
-                PortMapping::builder()
-                    .container_port(i32::from(port))
-                    .protocol(TransportProtocol::Tcp)
-                    .build(),
+            .memory(memory.saturating_sub(archiver_memory).max(archiver_memory))
+            .set_environment(Some(pairs(vec![
+                ("PREQUEL_INTERVIEW_ID", id.to_string()),
+                ("PREQUEL_DESTROY_AT", spec.destroy_at.to_rfc3339()),
+                ("PREQUEL_WORKSPACE", CANDIDATE_WORKSPACE.to_owned()),
+            ])))
+            .secrets(secret("PASSWORD", settings.names.password_parameter(id))?)
+            .port_mappings(port(settings.container_port))
+            .mount_points(mount(CANDIDATE_WORKSPACE, false))
+            .depends_on(
+                ContainerDependency::builder()
+                    .container_name(ARCHIVER_CONTAINER)
+                    .condition(ContainerCondition::Healthy)
+                    .build()
+                    .map_err(failed)?,
             );
-        }
+        // The archiver: its own token, the bundle's checksum (and, at RunTask, its URL), root
+        // in its own container, healthy once the starter files are unpacked and handed over.
+        let health = HealthCheck::builder()
+            .command("CMD")
+            .command("python3")
+            .command("-c")
+            .command(format!(
+                "import urllib.request; urllib.request.urlopen('http://127.0.0.1:{}/healthz', timeout=4)",
+                settings.agent_port
+            ))
+            .interval(5)
+            .timeout(5)
+            .retries(3)
+            .start_period(10)
+            .build()
+            .map_err(failed)?;
+        let mut archiver = ContainerDefinition::builder()
+            .name(ARCHIVER_CONTAINER)
+            .image(&settings.instance_image)
+            .essential(true)
+            .memory(archiver_memory)
+            .user("0")
+            .entry_point("/usr/bin/tini")
+            .entry_point("--")
+            .entry_point("python3")
+            .entry_point("/opt/prequel/agent.py")
+            .entry_point("archiver")
+            .set_environment(Some(pairs(vec![
+                ("PREQUEL_INTERVIEW_ID", id.to_string()),
+                ("PREQUEL_CHALLENGE_CHECKSUM", checksum.to_owned()),
+                ("PREQUEL_AGENT_PORT", settings.agent_port.to_string()),
+                ("PREQUEL_WORKSPACE", ARCHIVER_WORKSPACE.to_owned()),
+                ("PREQUEL_WORKSPACE_OWNER", CANDIDATE_OWNER.to_owned()),
+                ("PREQUEL_ARCHIVE_MAX_BYTES", ARCHIVE_MAX_BYTES.to_string()),
+            ])))
+            .secrets(secret(
+                "PREQUEL_ARCHIVE_TOKEN",
+                settings.names.archive_token_parameter(id),
+            )?)
+            .port_mappings(port(settings.agent_port))
+            .mount_points(mount(ARCHIVER_WORKSPACE, false))
+            .health_check(health);
         if let Some(group) = &settings.log_group {
             let logs = LogConfiguration::builder()
                 .log_driver(LogDriver::Awslogs)
@@ -482,8 +580,9 @@ impl EcsProvisioner {
                         .unwrap_or_default(),
                 )
                 .build()
-                .map_err(|e| errors::build(format!("register task definition {family}"), e))?;
-            container = container.log_configuration(logs);
+                .map_err(failed)?;
+            container = container.log_configuration(logs.clone());
+            archiver = archiver.log_configuration(logs);
         }
         let out = self
             .ecs
@@ -495,7 +594,9 @@ impl EcsProvisioner {
             .memory(memory_mib.to_string())
             .execution_role_arn(&settings.execution_role_arn)
             .set_task_role_arn(settings.task_role_arn.clone())
+            .container_definitions(archiver.build())
             .container_definitions(container.build())
+            .volumes(Volume::builder().name(WORKSPACE_VOLUME).build())
             .set_tags(Some(ecs_tags(self.tags(id))))
             .send()
             .await
@@ -642,8 +743,10 @@ impl EcsProvisioner {
             .map_err(|e| errors::build(format!("run task for {id}"), e))?;
         let overrides = TaskOverride::builder()
             .container_overrides(
+                // The archiver fetches the starter files; the candidate's container never sees
+                // the URL.
                 ContainerOverride::builder()
-                    .name(CONTAINER_NAME)
+                    .name(ARCHIVER_CONTAINER)
                     .environment(
                         KeyValuePair::builder()
                             .name("PREQUEL_CHALLENGE_URL")
@@ -801,11 +904,11 @@ impl EcsProvisioner {
                 return None;
             }
         };
-        let password = match self.read_password(interview).await {
-            Ok(Some(password)) => password,
+        let token = match self.read_archive_token(interview).await {
+            Ok(Some(token)) => token,
             Ok(None) => {
                 progress
-                    .log("not archived: the instance's password parameter is gone".to_owned())
+                    .log("not archived: the archiver's token parameter is gone".to_owned())
                     .await;
                 return None;
             }
@@ -831,13 +934,8 @@ impl EcsProvisioner {
                 target.location
             ))
             .await;
-        match agent::request_archive(
-            address,
-            &target.url,
-            &password,
-            self.settings.archive_timeout,
-        )
-        .await
+        match agent::request_archive(address, &target.url, &token, self.settings.archive_timeout)
+            .await
         {
             Ok(()) => Some(()),
             Err(err) => {
@@ -850,11 +948,12 @@ impl EcsProvisioner {
         }
     }
 
-    async fn read_password(
+    /// The archiver's token, read back from its parameter.
+    async fn read_archive_token(
         &self,
         interview: &InterviewId,
     ) -> Result<Option<SecretString>, ProvisionError> {
-        let name = self.settings.names.password_parameter(interview);
+        let name = self.settings.names.archive_token_parameter(interview);
         match self
             .ssm
             .get_parameter()
@@ -971,13 +1070,23 @@ impl EcsProvisioner {
         Ok(())
     }
 
-    async fn delete_password(&self, interview: &InterviewId) -> Result<(), ProvisionError> {
-        let name = self.settings.names.password_parameter(interview);
-        match self.ssm.delete_parameter().name(&name).send().await {
-            Ok(_) => Ok(()),
-            Err(err) if errors::is(&err, &["ParameterNotFound"]) => Ok(()),
-            Err(err) => Err(errors::aws(format!("delete parameter {name}"), err)),
+    /// Deletes the interview's password and archive token parameters (each may be gone).
+    async fn delete_secret_parameters(
+        &self,
+        interview: &InterviewId,
+    ) -> Result<(), ProvisionError> {
+        let names = &self.settings.names;
+        for name in [
+            names.password_parameter(interview),
+            names.archive_token_parameter(interview),
+        ] {
+            match self.ssm.delete_parameter().name(&name).send().await {
+                Ok(_) => {}
+                Err(err) if errors::is(&err, &["ParameterNotFound"]) => {}
+                Err(err) => return Err(errors::aws(format!("delete parameter {name}"), err)),
+            }
         }
+        Ok(())
     }
 
     /// Whether the tags are this deployment's, and whose interview they name.
@@ -1091,7 +1200,12 @@ impl Provisioner for EcsProvisioner {
             }
         };
 
-        self.put_password(id, &spec.password).await?;
+        let names = &self.settings.names;
+        self.put_secret_parameter(id, names.password_parameter(id), &spec.password, true)
+            .await?;
+        let token = crate::secrets::generate_password();
+        self.put_secret_parameter(id, names.archive_token_parameter(id), &token, false)
+            .await?;
         let existing_task = found.tasks.first().cloned();
         let recorded = group_tags.get(TASK_DEFINITION_TAG).cloned();
         let reused = match (
@@ -1224,7 +1338,7 @@ impl Provisioner for EcsProvisioner {
             }
         }
         self.remove_task_definitions(&revisions).await?;
-        self.delete_password(interview).await?;
+        self.delete_secret_parameters(interview).await?;
         // Last: while anything of the interview is left, its target group is, and lists it.
         if let Some((arn, _)) = &found.target_group {
             alb::delete_target_group(&self.elb, arn, self.settings.poll_interval).await?;

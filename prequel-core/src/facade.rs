@@ -397,7 +397,9 @@ impl Prequel {
                     Err(err) => Err(not_found_as(err, &id)),
                 }
             }
-            Command::Extend { interview, minutes } => self.extend(&interview, minutes).await,
+            Command::Extend { interview, minutes } => {
+                self.extend(requester, &interview, minutes).await
+            }
             Command::Creds(id) => {
                 let interview = self.get(&id).await?;
                 let password = self
@@ -515,7 +517,12 @@ impl Prequel {
         Ok((created.interview, password))
     }
 
-    async fn extend(&self, id: &InterviewId, minutes: u32) -> Result<Outcome, PrequelError> {
+    async fn extend(
+        &self,
+        requester: &Requester,
+        id: &InterviewId,
+        minutes: u32,
+    ) -> Result<Outcome, PrequelError> {
         let interview = self.get(id).await?;
         let total = interview.length.minutes() + minutes;
         let length = InterviewLength::from_minutes(total).map_err(|_| {
@@ -533,7 +540,42 @@ impl Prequel {
             .await
             .map_err(|err| not_found_as(err, id))?;
         self.wrote();
+        // The audit trail: cancel and destroy are operations that record who asked; an
+        // extension changes only the interview, so who did it goes into its create's log.
+        self.audit(
+            id,
+            format!(
+                "extended by {} to {} by {} ({} {})",
+                describe_minutes(minutes),
+                extended.length,
+                requester.display_name,
+                requester.platform.as_str(),
+                requester.user_id
+            ),
+        )
+        .await;
         Ok(Outcome::Extended(extended))
+    }
+
+    /// Appends `message` to the log of the interview's create operation (which lives as long as
+    /// the interview). A failure is logged, not the command's: the change itself is recorded.
+    async fn audit(&self, id: &InterviewId, message: String) {
+        let store = &self.inner.store;
+        let now = self.now();
+        let create = match store.operations_for(id).await {
+            Ok(operations) => operations
+                .into_iter()
+                .find(|op| op.kind == crate::domain::OperationKind::Create),
+            Err(err) => {
+                tracing::warn!(interview = %id, error = %err, "could not find the operation to audit");
+                return;
+            }
+        };
+        let Some(create) = create else { return };
+        let line = LogLine { at: now, message };
+        if let Err(err) = store.append_logs(&create.id, &[line], now).await {
+            tracing::warn!(interview = %id, error = %err, "could not write the audit line");
+        }
     }
 
     /// Writes a per-user setting (see [`OperationStore::put_user_setting`]).

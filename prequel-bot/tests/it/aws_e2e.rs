@@ -169,12 +169,16 @@ impl World {
     }
 
     fn parameter(&self, id: &InterviewId) -> Option<(String, String)> {
+        self.parameter_named(self.names.password_parameter(id))
+    }
+
+    fn parameter_named(&self, name: String) -> Option<(String, String)> {
         self.runtime.block_on(async {
             let found = self
                 .clients
                 .ssm
                 .get_parameter()
-                .name(self.names.password_parameter(id))
+                .name(name)
                 .with_decryption(true)
                 .send()
                 .await
@@ -283,16 +287,30 @@ fn now_on_aws_runs_a_fargate_task_behind_its_own_rule_and_destroy_removes_everyt
         (revision.cpu(), revision.memory()),
         (Some("512"), Some("1024"))
     );
-    let container = &revision.container_definitions()[0];
-    assert_eq!(container.image(), Some(IMAGE));
-    let secrets: Vec<_> = container
-        .secrets()
-        .iter()
-        .map(|s| (s.name(), s.value_from()))
-        .collect();
+    // The candidate's container and the archiver, each with its own secret.
+    let secrets_of = |name: &str| -> Vec<(String, String)> {
+        let container = revision
+            .container_definitions()
+            .iter()
+            .find(|c| c.name() == Some(name))
+            .unwrap_or_else(|| panic!("no container {name}"));
+        assert_eq!(container.image(), Some(IMAGE));
+        container
+            .secrets()
+            .iter()
+            .map(|s| (s.name().to_owned(), s.value_from().to_owned()))
+            .collect()
+    };
     assert_eq!(
-        secrets,
-        [("PASSWORD", world.names.password_parameter(&id).as_str())]
+        secrets_of("instance"),
+        [("PASSWORD".to_owned(), world.names.password_parameter(&id))]
+    );
+    assert_eq!(
+        secrets_of("archiver"),
+        [(
+            "PREQUEL_ARCHIVE_TOKEN".to_owned(),
+            world.names.archive_token_parameter(&id)
+        )]
     );
     let described = format!("{definition:?} {tasks:?}");
     assert!(
@@ -330,6 +348,11 @@ fn now_on_aws_runs_a_fargate_task_behind_its_own_rule_and_destroy_removes_everyt
     assert!(!world.target_group_exists(&id), "the target group is gone");
     assert!(world.rules_for_host(&host).is_empty(), "the rule is gone");
     assert_eq!(world.parameter(&id), None, "the password parameter is gone");
+    assert_eq!(
+        world.parameter_named(world.names.archive_token_parameter(&id)),
+        None,
+        "the archive token parameter is gone"
+    );
     let status = world.runtime.block_on(async {
         world
             .clients

@@ -310,6 +310,20 @@ async fn only_the_requester_co_interviewers_and_admins_act_on_an_interview() {
         f.run(&carol, &format!("extend {id} 30m")).await,
         Ok(Outcome::Extended(_))
     ));
+    // The audit trail names who extended it, with the platform's user id.
+    let operations = f.store.operations_for(id).await.expect("operations");
+    let logs = f
+        .prequel
+        .logs(&operations[0].id, &PageRequest::first(50))
+        .await
+        .expect("logs");
+    assert!(
+        logs.items
+            .iter()
+            .any(|line| line.message == "extended by 30m to 2h by Carol (slack U3)"),
+        "{:?}",
+        logs.items
+    );
 
     // An admin lists everyone's and may end it.
     match f.prequel.execute_text(&admin, "list all", BERLIN).await {

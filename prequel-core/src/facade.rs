@@ -14,7 +14,7 @@ use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::access::{Actor, may_act};
-use crate::archive::Archive;
+use crate::archive::{Archive, ArchiveError};
 use crate::clock::{Clock, SystemClock};
 use crate::command::{self, CoInterviewer, Command, CommandError, InterviewRequest, ParseContext};
 use crate::domain::{
@@ -24,7 +24,7 @@ use crate::domain::{
 use crate::events::{ChangeFollower, Event, EventBus};
 use crate::provision::Provisioner;
 use crate::scheduler::{Backends, Scheduler, SchedulerConfig, SchedulerStats};
-use crate::secrets::SecretStore;
+use crate::secrets::{SecretError, SecretStore};
 use crate::store::{
     ChangeBatch, ChangeCursor, DestroyRequested, InterviewScope, NewInterview, OperationStore,
     Page, PageRequest, StoreError,
@@ -97,10 +97,10 @@ pub enum PrequelError {
     Store(#[from] StoreError),
     /// The secret store failed; details are logged, not shown.
     #[error("secret store error: {0}")]
-    Secrets(String),
+    Secrets(#[from] SecretError),
     /// The archive backend failed; details are logged, not shown.
     #[error("archive error: {0}")]
-    Archive(String),
+    Archive(#[from] ArchiveError),
 }
 
 impl PrequelError {
@@ -277,7 +277,7 @@ impl Prequel {
         archive
             .download_link(id, valid_for)
             .await
-            .map_err(|e| PrequelError::Archive(e.to_string()))
+            .map_err(PrequelError::Archive)
     }
 
     /// The current time on the engine's clock.
@@ -407,7 +407,7 @@ impl Prequel {
                     .secrets
                     .existing_password(&id)
                     .await
-                    .map_err(|err| PrequelError::Secrets(err.to_string()))?;
+                    .map_err(PrequelError::Secrets)?;
                 Ok(Outcome::Credentials {
                     interview,
                     password,
@@ -498,7 +498,7 @@ impl Prequel {
             .secrets
             .password(&id)
             .await
-            .map_err(|err| PrequelError::Secrets(err.to_string()))?;
+            .map_err(PrequelError::Secrets)?;
         let new = NewInterview {
             id,
             challenge: request.challenge,

@@ -14,6 +14,8 @@ use prequel_core::PrequelError;
 use prequel_core::store::StoreError;
 use serde::Serialize;
 use thiserror::Error;
+use utoipa::ToSchema;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
 /// An error answer of the API.
 #[derive(Debug, Error)]
@@ -129,15 +131,77 @@ impl From<PrequelError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Inner<'a>,
+/// The one error shape of the API: every 4xx and 5xx answer is
+/// `{"error": {"code": …, "message": …}}`.
+// The same struct is what `into_response` sends and what the OpenAPI document describes
+// (`openapi.rs`), so the two cannot disagree.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct Inner<'a> {
-    code: &'a str,
-    message: &'a str,
+/// What went wrong.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ErrorDetail {
+    #[schema(schema_with = error_code_schema)]
+    code: &'static str,
+    /// One line for a person, with a hint of what would work. Never an internal detail.
+    #[schema(example = "there is no interview `k7mq2xw9ab3c` (see `list` for yours)")]
+    message: String,
+}
+
+impl From<&ApiError> for ErrorBody {
+    fn from(error: &ApiError) -> Self {
+        Self {
+            error: ErrorDetail {
+                code: error.code(),
+                message: error.message(),
+            },
+        }
+    }
+}
+
+/// Every `code` an [`ApiError`] can have, from the errors themselves.
+pub(crate) fn error_codes() -> [&'static str; 9] {
+    let text = String::new;
+    [
+        ApiError::BadRequest(text()),
+        ApiError::Unauthorized(text()),
+        ApiError::Forbidden(text()),
+        ApiError::NotFound(text()),
+        ApiError::MethodNotAllowed(text()),
+        ApiError::Conflict(text()),
+        ApiError::PayloadTooLarge { limit: 0 },
+        ApiError::Unavailable {
+            message: text(),
+            detail: text(),
+        },
+        ApiError::Internal { detail: text() },
+    ]
+    .map(|error| match error {
+        // Exhaustive on purpose: a new variant is a compile error here until it is listed above.
+        ApiError::BadRequest(_)
+        | ApiError::Unauthorized(_)
+        | ApiError::Forbidden(_)
+        | ApiError::NotFound(_)
+        | ApiError::MethodNotAllowed(_)
+        | ApiError::Conflict(_)
+        | ApiError::PayloadTooLarge { .. }
+        | ApiError::Unavailable { .. }
+        | ApiError::Internal { .. } => error.code(),
+    })
+}
+
+fn error_code_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(error_codes()))
+        .description(Some(
+            "Machine-readable: bad_request 400, unauthorized 401, forbidden 403, not_found 404, \
+             method_not_allowed 405, conflict 409, payload_too_large 413, internal 500, \
+             unavailable 503.",
+        ))
+        .build()
 }
 
 impl IntoResponse for ApiError {
@@ -149,14 +213,7 @@ impl IntoResponse for ApiError {
             // Refusals are the person's business, not the operator's; keep them quiet.
             _ => tracing::debug!(code = self.code(), "request refused"),
         }
-        let message = self.message();
-        let body = Body {
-            error: Inner {
-                code: self.code(),
-                message: &message,
-            },
-        };
-        let mut response = (status, Json(body)).into_response();
+        let mut response = (status, Json(ErrorBody::from(&self))).into_response();
         if status == StatusCode::UNAUTHORIZED {
             // RFC 6750: tell the client which scheme is expected.
             response

@@ -33,7 +33,7 @@ use prequel_core::scheduler::OperationResult;
 use prequel_core::store::{InterviewScope, PageRequest};
 
 use crate::ApiState;
-use crate::openapi::ErrorBody;
+use crate::error::ErrorBody;
 
 /// The content type of the text format, version 0.0.4.
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

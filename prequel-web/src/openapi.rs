@@ -14,86 +14,14 @@ use std::sync::LazyLock;
 
 use axum::http::header;
 use axum::response::IntoResponse;
-use serde::Serialize;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::error::ApiError;
+use crate::error::ErrorBody;
+#[cfg(test)]
+use crate::error::{ApiError, error_codes};
 use crate::{metrics, routes};
-
-/// The one error shape of the API: every 4xx and 5xx answer is
-/// `{"error": {"code": …, "message": …}}`.
-// `error.rs` writes the body with its own private types; this one describes it for the document,
-// and the tests below check that the two agree for every `ApiError`.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ErrorBody {
-    error: ErrorDetail,
-}
-
-/// What went wrong.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ErrorDetail {
-    #[schema(schema_with = error_code_schema)]
-    code: &'static str,
-    /// One line for a person, with a hint of what would work. Never an internal detail.
-    #[schema(example = "there is no interview `k7mq2xw9ab3c` (see `list` for yours)")]
-    message: String,
-}
-
-impl From<&ApiError> for ErrorBody {
-    fn from(error: &ApiError) -> Self {
-        Self {
-            error: ErrorDetail {
-                code: error.code(),
-                message: error.message(),
-            },
-        }
-    }
-}
-
-/// Every `code` an [`ApiError`] can have, from the errors themselves.
-fn error_codes() -> [&'static str; 9] {
-    let text = String::new;
-    [
-        ApiError::BadRequest(text()),
-        ApiError::Unauthorized(text()),
-        ApiError::Forbidden(text()),
-        ApiError::NotFound(text()),
-        ApiError::MethodNotAllowed(text()),
-        ApiError::Conflict(text()),
-        ApiError::PayloadTooLarge { limit: 0 },
-        ApiError::Unavailable {
-            message: text(),
-            detail: text(),
-        },
-        ApiError::Internal { detail: text() },
-    ]
-    .map(|error| match error {
-        // Exhaustive on purpose: a new variant is a compile error here until it is listed above.
-        ApiError::BadRequest(_)
-        | ApiError::Unauthorized(_)
-        | ApiError::Forbidden(_)
-        | ApiError::NotFound(_)
-        | ApiError::MethodNotAllowed(_)
-        | ApiError::Conflict(_)
-        | ApiError::PayloadTooLarge { .. }
-        | ApiError::Unavailable { .. }
-        | ApiError::Internal { .. } => error.code(),
-    })
-}
-
-fn error_code_schema() -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(error_codes()))
-        .description(Some(
-            "Machine-readable: bad_request 400, unauthorized 401, forbidden 403, not_found 404, \
-             method_not_allowed 405, conflict 409, payload_too_large 413, internal 500, \
-             unavailable 503.",
-        ))
-        .build()
-}
 
 /// `GET /api/openapi.json`: this document.
 #[utoipa::path(

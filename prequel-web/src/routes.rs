@@ -15,8 +15,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::ApiState;
 use crate::error::ApiError;
+use crate::error::ErrorBody;
 use crate::extract::{ApiJson, ApiQuery};
-use crate::openapi::ErrorBody;
 use crate::render::{self, CommandAnswer, Health, InterviewDetail, InterviewPage, Readiness};
 
 /// `GET /healthz`: the process answers. Needs no token, so load balancers and scripts can poll it.

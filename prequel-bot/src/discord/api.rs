@@ -43,9 +43,6 @@ const DEFAULT_RETRY_WAIT: Duration = Duration::from_secs(1);
 /// notifier forever.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// The message flag that shows a message to the interaction's user only.
-pub const EPHEMERAL: u64 = 1 << 6;
-
 /// Why a Discord call failed. Never contains the bot token or an interaction token.
 #[derive(Debug, thiserror::Error)]
 pub enum DiscordError {

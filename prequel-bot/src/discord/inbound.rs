@@ -41,7 +41,7 @@ const DEFERRED_CHANNEL_MESSAGE: u8 = 5;
 const AUTOCOMPLETE_RESULT: u8 = 8;
 
 /// "Only the person who asked sees it."
-const EPHEMERAL: u64 = super::api::EPHEMERAL;
+const EPHEMERAL: u64 = render::EPHEMERAL;
 
 /// Discord shows at most 25 autocomplete choices.
 pub const MAX_CHOICES: usize = 25;

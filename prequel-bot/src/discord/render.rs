@@ -19,6 +19,10 @@ use serde_json::{Value, json};
 
 use crate::notify;
 
+/// The message flag that shows a message to the interaction's user only. Here, beside the
+/// messages that carry it, so the REST client (`api.rs`) depends on rendering and not back.
+pub const EPHEMERAL: u64 = 1 << 6;
+
 /// `custom_id` prefix of the Extend button (`extend_30m:<interview id>`).
 pub const EXTEND_ACTION: &str = "extend_30m";
 /// `custom_id` prefix of the Destroy button (`destroy:<id>`): answered with a confirmation.
@@ -57,7 +61,7 @@ impl Message {
             "allowed_mentions": { "parse": [] },
         });
         if ephemeral {
-            body["flags"] = json!(crate::discord::api::EPHEMERAL);
+            body["flags"] = json!(EPHEMERAL);
         }
         body
     }

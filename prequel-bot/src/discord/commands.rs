@@ -2,11 +2,7 @@
 //! [`COMMANDS`] list as the text grammar, and the conversion of typed options into the same
 //! [`Command`] the grammar produces (with the grammar's error messages).
 
-use prequel_core::command::{
-    self, COMMANDS, Command, CommandError, InterviewRequest, ParseContext, candidate_name,
-    co_interviewers, parse_length, parse_zone, resolve_when,
-};
-use prequel_core::domain::ChallengeId;
+use prequel_core::command::{self, COMMANDS, Command, CommandError, CommandSpec, ParseContext};
 use serde_json::{Value, json};
 
 /// Discord's option types used here.
@@ -23,81 +19,30 @@ pub const COMMAND_NAME: &str = "interview";
 /// Discord's picker, and the grammar accepts both.
 const EXTRA_NAMES: &[(&str, &str)] = &[("now", "create")];
 
-/// One typed option of a subcommand.
-struct Opt {
-    name: &'static str,
-    description: &'static str,
-    required: bool,
-    autocomplete: bool,
-}
-
-const fn opt(name: &'static str, description: &'static str, required: bool) -> Opt {
-    Opt {
-        name,
-        description,
-        required,
-        autocomplete: false,
-    }
-}
-
-const fn auto(name: &'static str, description: &'static str) -> Opt {
-    Opt {
-        name,
-        description,
-        required: true,
-        autocomplete: true,
-    }
-}
-
-const WHEN: Opt = opt(
-    "when",
-    "start, e.g. `tomorrow 2pm` (your /interview tz)",
-    true,
-);
-const DURATION: Opt = opt("duration", "length, e.g. `90m` or `1h30m`", true);
-const CHALLENGE: Opt = auto("challenge", "the challenge");
-const CANDIDATE: Opt = opt("candidate", "the candidate's name", false);
-const WITH: Opt = opt(
-    "with",
-    "co-interviewers who may also act on it and get the credentials, e.g. @alice",
-    false,
-);
-const INTERVIEW: Opt = auto("interview", "the interview id");
-
-/// The typed options of the spec named `name` (a spec name from [`COMMANDS`]).
-fn options_for(name: &str) -> Vec<Opt> {
-    match name {
-        "schedule" => vec![WHEN, DURATION, CHALLENGE, CANDIDATE, WITH],
-        "create" => vec![DURATION, CHALLENGE, CANDIDATE, WITH],
-        "list" => vec![opt("all", "`all`: every interview (admins only)", false)],
-        "status" | "cancel" | "destroy" | "creds" => vec![INTERVIEW],
-        "extend" => vec![INTERVIEW, opt("duration", "extra time, e.g. `30m`", true)],
-        "tz" => vec![opt("zone", "IANA time zone, e.g. `Europe/Berlin`", true)],
-        _ => Vec::new(),
-    }
-}
-
 fn description(text: &str) -> String {
     text.chars().take(MAX_DESCRIPTION).collect()
 }
 
-fn subcommand(name: &str, summary: &str, spec_name: &str) -> Value {
-    let options: Vec<Value> = options_for(spec_name)
-        .into_iter()
-        .map(|opt| {
+/// One subcommand: the spec's summary and its argument slots as string options (required
+/// first, as Discord wants; a core test holds the specs to that).
+fn subcommand(name: &str, spec: &CommandSpec) -> Value {
+    let options: Vec<Value> = spec
+        .args
+        .iter()
+        .map(|slot| {
             json!({
                 "type": STRING,
-                "name": opt.name,
-                "description": description(opt.description),
-                "required": opt.required,
-                "autocomplete": opt.autocomplete,
+                "name": slot.name,
+                "description": description(slot.description),
+                "required": slot.required,
+                "autocomplete": slot.autocomplete,
             })
         })
         .collect();
     json!({
         "type": SUB_COMMAND,
         "name": name,
-        "description": description(summary),
+        "description": description(spec.summary),
         "options": options,
     })
 }
@@ -107,11 +52,11 @@ fn subcommand(name: &str, summary: &str, spec_name: &str) -> Value {
 pub fn registration() -> Value {
     let mut subcommands: Vec<Value> = COMMANDS
         .iter()
-        .map(|spec| subcommand(spec.name, spec.summary, spec.name))
+        .map(|spec| subcommand(spec.name, spec))
         .collect();
     for (extra, spec_name) in EXTRA_NAMES {
         if let Some(spec) = COMMANDS.iter().find(|spec| spec.name == *spec_name) {
-            subcommands.push(subcommand(extra, spec.summary, spec.name));
+            subcommands.push(subcommand(extra, spec));
         }
     }
     json!([{
@@ -130,88 +75,31 @@ pub fn spec_name(subcommand: &str) -> &str {
         .map_or(subcommand, |(_, spec)| spec)
 }
 
-/// Builds the [`Command`] for `subcommand` with typed `options` (name → value). Missing or bad
-/// values give the grammar's errors.
+/// Builds the [`Command`] for `subcommand` with typed `options` (name → value): the words the
+/// options stand for ([`CommandSpec::words`]) through the grammar itself, so the command and
+/// every error message are the text path's exactly.
 pub fn to_command(
     subcommand: &str,
     options: &[(String, String)],
     ctx: &ParseContext<'_>,
 ) -> Result<Command, CommandError> {
-    let get = |name: &str| {
+    let name = spec_name(subcommand);
+    let Some(spec) = COMMANDS.iter().find(|spec| spec.name == name) else {
+        return command::parse(name, ctx);
+    };
+    let words = spec.words(|slot| {
         options
             .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.trim())
-            .filter(|value| !value.is_empty())
-    };
-    let need = |name: &str, what: &str, example: &str| {
-        get(name).ok_or_else(|| CommandError::Missing {
-            what: what.to_owned(),
-            example: example.to_owned(),
-        })
-    };
-    let name = spec_name(subcommand);
-    match name {
-        "schedule" | "create" => {
-            let start = if name == "schedule" {
-                resolve_when(need("when", "the start time", "tomorrow 2pm")?, ctx)?
-            } else {
-                ctx.now
-            };
-            let length = parse_length(need("duration", "the duration", "90m")?)?;
-            let challenge = challenge(need("challenge", "the challenge", "python")?, ctx)?;
-            let candidate = get("candidate").map(candidate_name).transpose()?;
-            let co_interviewers = get("with").map(co_interviewers).transpose()?;
-            let request = InterviewRequest {
-                start,
-                length,
-                challenge,
-                candidate,
-                co_interviewers: co_interviewers.unwrap_or_default(),
-                zone: ctx.zone,
-            };
-            Ok(if name == "schedule" {
-                Command::Schedule(request)
-            } else {
-                Command::Create(request)
-            })
-        }
-        "tz" => Ok(Command::Tz(parse_zone(need(
-            "zone",
-            "the time zone",
-            "Europe/Berlin",
-        )?)?)),
-        "list" => command::parse(&format!("list {}", get("all").unwrap_or_default()), ctx),
-        "status" | "cancel" | "destroy" | "creds" | "extend" => {
-            // The id (and extension) go through the grammar itself, so the command and its
-            // error messages are the text path's exactly.
-            let id = need("interview", "the interview id", "k7mq2xw9ab3c")?;
-            let mut text = format!("{name} {id}");
-            if name == "extend" {
-                text.push(' ');
-                text.push_str(need("duration", "the extra time", "30m")?);
-            }
-            command::parse(&text, ctx)
-        }
-        _ => command::parse(name, ctx),
-    }
-}
-
-/// A challenge the installation has, or the grammar's "unknown challenge" error.
-fn challenge(text: &str, ctx: &ParseContext<'_>) -> Result<ChallengeId, CommandError> {
-    ChallengeId::parse(text)
-        .ok()
-        .filter(|id| ctx.challenges.contains(id))
-        .ok_or_else(|| CommandError::UnknownChallenge {
-            name: text.chars().take(40).collect(),
-            known: ctx.challenges.to_vec(),
-            suggestion: None,
-        })
+            .find(|(key, _)| key == slot)
+            .map(|(_, value)| value.as_str())
+    });
+    command::parse(&words, ctx)
 }
 
 #[cfg(test)]
 mod tests {
     use chrono::{TimeZone, Utc};
+    use prequel_core::domain::ChallengeId;
 
     use super::*;
 
@@ -261,10 +149,14 @@ mod tests {
                 ("duration", "90m"),
                 ("challenge", "python"),
                 ("candidate", "Ada Lovelace"),
+                ("with", "<@80351110224678912>"),
             ]),
             &ctx,
         );
-        let text = command::parse("schedule tomorrow 2pm 90m python for Ada Lovelace", &ctx);
+        let text = command::parse(
+            "schedule tomorrow 2pm 90m python with <@80351110224678912> for Ada Lovelace",
+            &ctx,
+        );
         assert_eq!(typed, text);
         let typed = to_command(
             "now",

@@ -79,7 +79,7 @@ pub use length::parse_length;
 pub use people::{
     CoInterviewer, MAX_CANDIDATE_CHARS, MAX_CO_INTERVIEWERS, candidate_name, co_interviewers,
 };
-pub use spec::{COMMANDS, CommandSpec, help_text};
+pub use spec::{ArgSlot, COMMANDS, CommandSpec, help_text};
 
 use lex::Word;
 use when::When;
@@ -667,6 +667,48 @@ mod tests {
                     "{example}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn typed_options_become_the_words_in_the_grammars_order() {
+        let schedule = spec::find("schedule").expect("a spec");
+        let values = [
+            ("candidate", "Ada Lovelace"),
+            ("with", "<@1>"),
+            ("challenge", "python"),
+            ("when", "tomorrow 2pm"),
+            ("duration", " "),
+        ];
+        let words = schedule.words(|name| {
+            values
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| *value)
+        });
+        assert_eq!(
+            words, "schedule tomorrow 2pm python with <@1> for Ada Lovelace",
+            "blank values are left out; `for` comes last"
+        );
+        for spec in COMMANDS {
+            let keywords: Vec<&str> = spec.args.iter().map(|a| a.keyword).collect();
+            if let Some(at) = keywords.iter().position(|k| *k == "for") {
+                assert_eq!(at, keywords.len() - 1, "{}: `for` must be last", spec.name);
+            }
+            let required_after_optional = spec
+                .args
+                .windows(2)
+                .any(|pair| !pair[0].required && pair[1].required);
+            assert!(
+                !required_after_optional,
+                "{}: Discord wants required options first",
+                spec.name
+            );
+            assert!(
+                spec.args
+                    .iter()
+                    .all(|a| a.description.chars().count() <= 100)
+            );
         }
     }
 

@@ -1,6 +1,6 @@
-//! The one list of commands. The parser's action lookup, `help`, Slack's help text and Discord's
-//! command registration are all generated from [`COMMANDS`], so a command cannot exist in one
-//! place and be missing from another.
+//! The one list of commands. The parser's action lookup, `help`, Slack's help text, Discord's
+//! command registration and its typed options are all generated from [`COMMANDS`], so a command
+//! cannot exist in one place and be missing from another.
 
 use std::fmt::Write as _;
 
@@ -17,7 +17,63 @@ pub struct CommandSpec {
     pub summary: &'static str,
     /// A complete example that parses (the tests check it does).
     pub example: &'static str,
+    /// The command's arguments as typed options (Discord's), in the order the words take them:
+    /// a platform with typed options joins the action and each given value (after its
+    /// [`ArgSlot::keyword`]) into the words and parses them, so both ways read the same.
+    pub args: &'static [ArgSlot],
 }
+
+/// One argument of a command, for platforms that ask for them one by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArgSlot {
+    /// The option's name (`when`, `interview`).
+    pub name: &'static str,
+    /// What to type, in at most 100 characters.
+    pub description: &'static str,
+    /// Whether it must be given.
+    pub required: bool,
+    /// Whether its values are suggested as one types (challenges, one's interviews).
+    pub autocomplete: bool,
+    /// The word that introduces it in the text (`with`, `for`), or `""`.
+    pub keyword: &'static str,
+}
+
+const fn arg(name: &'static str, description: &'static str) -> ArgSlot {
+    ArgSlot {
+        name,
+        description,
+        required: true,
+        autocomplete: false,
+        keyword: "",
+    }
+}
+
+const fn suggested(name: &'static str, description: &'static str) -> ArgSlot {
+    ArgSlot {
+        autocomplete: true,
+        ..arg(name, description)
+    }
+}
+
+const fn optional(name: &'static str, description: &'static str, keyword: &'static str) -> ArgSlot {
+    ArgSlot {
+        required: false,
+        keyword,
+        ..arg(name, description)
+    }
+}
+
+const WHEN: ArgSlot = arg("when", "start, e.g. `tomorrow 2pm` (your /interview tz)");
+const DURATION: ArgSlot = arg("duration", "length, e.g. `90m` or `1h30m`");
+const CHALLENGE: ArgSlot = suggested("challenge", "the challenge");
+// `with` before `for`: the candidate's name runs to the end of the words.
+const WITH: ArgSlot = optional(
+    "with",
+    "co-interviewers who may also act on it and get the credentials, e.g. @alice",
+    "with",
+);
+const CANDIDATE: ArgSlot = optional("candidate", "the candidate's name", "for");
+const INTERVIEW: ArgSlot = suggested("interview", "the interview id");
 
 /// Every command, in the order `help` lists them.
 pub const COMMANDS: &[CommandSpec] = &[
@@ -27,6 +83,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         usage: "schedule <when> <duration> <challenge> [with @someone] [for <candidate name>]",
         summary: "book an interview for later; times are read in your time zone",
         example: "schedule tomorrow 2pm 90m python for Ada Lovelace",
+        args: &[WHEN, DURATION, CHALLENGE, WITH, CANDIDATE],
     },
     CommandSpec {
         name: "create",
@@ -34,6 +91,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         usage: "now <duration> <challenge> [with @someone] [for <candidate name>]",
         summary: "start an interview right now",
         example: "now 1h30m python for Ada Lovelace",
+        args: &[DURATION, CHALLENGE, WITH, CANDIDATE],
     },
     CommandSpec {
         name: "list",
@@ -41,6 +99,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         usage: "list [all]",
         summary: "show your scheduled and running interviews (`all`: everyone's, for admins)",
         example: "list",
+        args: &[optional("all", "`all`: every interview (admins only)", "")],
     },
     CommandSpec {
         name: "status",
@@ -48,6 +107,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         usage: "status <interview id>",
         summary: "show where one interview stands",
         example: "status k7mq2xw9ab3c",
+        args: &[INTERVIEW],
     },
     CommandSpec {
         name: "cancel",
@@ -55,6 +115,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         usage: "cancel <interview id>",
         summary: "call off an interview that has not started",
         example: "cancel k7mq2xw9ab3c",
+        args: &[INTERVIEW],
     },
     CommandSpec {
         name: "destroy",
@@ -62,6 +123,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         usage: "destroy <interview id>",
         summary: "end a running interview now: archive the work and remove the instance",
         example: "destroy k7mq2xw9ab3c",
+        args: &[INTERVIEW],
     },
     CommandSpec {
         name: "extend",
@@ -69,6 +131,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         usage: "extend <interview id> <duration>",
         summary: "give a running interview more time (5m to 3h30m, 4 hours in all at most)",
         example: "extend k7mq2xw9ab3c 30m",
+        args: &[INTERVIEW, arg("duration", "extra time, e.g. `30m`")],
     },
     CommandSpec {
         name: "creds",
@@ -76,6 +139,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         usage: "creds <interview id>",
         summary: "send yourself the interview's URL and password again",
         example: "creds k7mq2xw9ab3c",
+        args: &[INTERVIEW],
     },
     CommandSpec {
         name: "challenges",
@@ -83,6 +147,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         usage: "challenges",
         summary: "list the challenges you can pick",
         example: "challenges",
+        args: &[],
     },
     CommandSpec {
         name: "tz",
@@ -90,6 +155,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         usage: "tz <IANA time zone>",
         summary: "set the time zone your times are read in",
         example: "tz Europe/Berlin",
+        args: &[arg("zone", "IANA time zone, e.g. `Europe/Berlin`")],
     },
     CommandSpec {
         name: "help",
@@ -97,8 +163,30 @@ pub const COMMANDS: &[CommandSpec] = &[
         usage: "help",
         summary: "show this list",
         example: "help",
+        args: &[],
     },
 ];
+
+impl CommandSpec {
+    /// The words a platform's typed options stand for: the action, then each given value in
+    /// [`args`](Self::args) order, after its keyword. `value` answers an argument's value by
+    /// name (blank counts as not given). Parsing these words is what the options mean.
+    pub fn words<'v>(&self, value: impl Fn(&str) -> Option<&'v str>) -> String {
+        let mut words = self.name.to_owned();
+        for slot in self.args {
+            let Some(given) = value(slot.name).map(str::trim).filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            for part in [slot.keyword, given] {
+                if !part.is_empty() {
+                    words.push(' ');
+                    words.push_str(part);
+                }
+            }
+        }
+        words
+    }
+}
 
 /// The command whose name or alias is `word` (already lowercased).
 pub(crate) fn find(word: &str) -> Option<&'static CommandSpec> {

@@ -18,6 +18,7 @@ use prequel_core::domain::{Interview, InterviewState, SecretString};
 use serde_json::{Value, json};
 
 use crate::notify;
+use crate::wording::{self, Markup};
 
 /// The message flag that shows a message to the interaction's user only. Here, beside the
 /// messages that carry it, so the REST client (`api.rs`) depends on rendering and not back.
@@ -94,14 +95,23 @@ fn when(at: chrono::DateTime<chrono::Utc>) -> String {
 
 /// One line naming the interview: challenge and candidate.
 fn headline(interview: &Interview) -> String {
-    match &interview.candidate {
-        Some(candidate) => format!(
-            "**{}** interview with {}",
-            escape(interview.challenge.as_str()),
-            escape(candidate)
-        ),
-        None => format!("**{}** interview", escape(interview.challenge.as_str())),
+    wording::headline::<Discord>(interview)
+}
+
+/// Discord's markdown, for [`wording`]'s sentences.
+struct Discord;
+
+impl Markup for Discord {
+    fn bold(text: &str) -> String {
+        format!("**{text}**")
     }
+    fn escape(text: &str) -> String {
+        escape(text)
+    }
+    fn when(_: &Interview, at: chrono::DateTime<chrono::Utc>) -> String {
+        when(at)
+    }
+    const ZONE_SOURCE: &'static str = "times you type are read in it (set it with `/interview tz`)";
 }
 
 fn button(style: u8, label: &str, custom_id: String) -> Value {
@@ -275,74 +285,10 @@ fn text(content: String) -> Message {
 /// The ephemeral answer to a command. Never a password: for `now` and `creds` it says the
 /// credentials went by DM.
 pub fn outcome_reply(outcome: &Outcome) -> Message {
-    let content = match outcome {
-        Outcome::Scheduled(interview) => format!(
-            "Scheduled {} (`{}`) for {}. I'll post its status here.",
-            headline(interview),
-            interview.id,
-            when(interview.start_at)
-        ),
-        Outcome::Created { interview, .. } => format!(
-            "Starting {} (`{}`) now. I'll send you the credentials in a DM when it is ready.",
-            headline(interview),
-            interview.id
-        ),
-        Outcome::List(interviews) if interviews.is_empty() => "No open interviews.".to_owned(),
-        Outcome::List(interviews) => {
-            let mut out = String::from("**Open interviews**");
-            for interview in interviews {
-                out.push_str(&format!(
-                    "\n• `{}` {} — {}, {}",
-                    interview.id,
-                    headline(interview),
-                    interview.state,
-                    when(interview.start_at)
-                ));
-            }
-            out
-        }
-        Outcome::Status { interview, .. } => {
-            let mut out = format!(
-                "`{}` {} — {}; starts {}, ends {}",
-                interview.id,
-                headline(interview),
-                interview.state,
-                when(interview.start_at),
-                when(interview.destroy_at)
-            );
-            if interview.state == InterviewState::Failed {
-                out.push('\n');
-                out.push_str(&notify::failure_in_words(
-                    interview.reason.as_deref(),
-                    escape,
-                ));
-            }
-            out
-        }
-        Outcome::Cancelled(interview) => format!("Cancelled interview `{}`.", interview.id),
-        Outcome::DestroyRequested(interview) => format!(
-            "Interview `{}` is being archived and removed.",
-            interview.id
-        ),
-        Outcome::Extended(interview) => format!(
-            "Interview `{}` now ends at {} ({}).",
-            interview.id,
-            when(interview.destroy_at),
-            interview.length
-        ),
-        Outcome::Credentials { interview, .. } => {
-            format!("I sent you the credentials for `{}` in a DM.", interview.id)
-        }
-        Outcome::Challenges(challenges) => {
-            let names: Vec<String> = challenges.iter().map(|c| format!("`{c}`")).collect();
-            format!("Challenges: {}", names.join(", "))
-        }
-        Outcome::TimeZone(zone) => format!(
-            "Your time zone is {zone}; times you type are read in it (set it with `/interview tz`)."
-        ),
-        Outcome::Help(_) => return help(),
-    };
-    text(content)
+    match wording::outcome_text::<Discord>(outcome) {
+        Some(content) => text(content),
+        None => help(),
+    }
 }
 
 /// An error answer (a `PrequelError::user_message()` line), ephemeral.

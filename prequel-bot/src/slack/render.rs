@@ -13,6 +13,8 @@ use prequel_core::command::{COMMANDS, help_text};
 use prequel_core::domain::{Interview, InterviewState, SecretString};
 use serde_json::{Value, json};
 
+use crate::wording::{self, Markup};
+
 /// `action_id` of the Extend button (its `value` is the interview id).
 pub const EXTEND_ACTION: &str = "extend_30m";
 /// `action_id` of the Destroy button (its `value` is the interview id).
@@ -76,6 +78,22 @@ fn when(interview: &Interview, at: DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// Slack's mrkdwn, for [`wording`]'s sentences.
+struct Slack;
+
+impl Markup for Slack {
+    fn bold(text: &str) -> String {
+        format!("*{text}*")
+    }
+    fn escape(text: &str) -> String {
+        escape(text)
+    }
+    fn when(interview: &Interview, at: DateTime<Utc>) -> String {
+        when(interview, at)
+    }
+    const ZONE_SOURCE: &'static str = "Prequel reads it from your Slack profile";
+}
+
 /// A failure reason as stored by the engine, in words a person reads (the wording is shared
 /// with the other frontends in [`crate::notify::failure_in_words`]).
 pub fn failure_in_words(reason: Option<&str>) -> String {
@@ -98,14 +116,7 @@ fn state_in_words(state: InterviewState) -> &'static str {
 
 /// One line naming the interview: challenge and candidate.
 fn headline(interview: &Interview) -> String {
-    match &interview.candidate {
-        Some(candidate) => format!(
-            "*{}* interview with {}",
-            escape(interview.challenge.as_str()),
-            escape(candidate)
-        ),
-        None => format!("*{}* interview", escape(interview.challenge.as_str())),
-    }
+    wording::headline::<Slack>(interview)
 }
 
 /// The one channel message per interview, edited in place as its state changes: state,
@@ -241,71 +252,8 @@ pub fn help_blocks() -> (String, Value) {
 /// The ephemeral reply to a command. Never a password: for `now` and `creds` it says the
 /// credentials went by DM (the notifier or the inbound handler sends that DM).
 pub fn outcome_reply(outcome: &Outcome) -> (String, Value) {
-    let text = match outcome {
-        Outcome::Scheduled(interview) => format!(
-            "Scheduled {} (`{}`) for {}. I'll post its status here.",
-            headline(interview),
-            interview.id,
-            when(interview, interview.start_at)
-        ),
-        Outcome::Created { interview, .. } => format!(
-            "Starting {} (`{}`) now. I'll send you the credentials in a DM when it is ready.",
-            headline(interview),
-            interview.id
-        ),
-        Outcome::List(interviews) if interviews.is_empty() => "No open interviews.".to_owned(),
-        Outcome::List(interviews) => {
-            let mut out = String::from("*Open interviews*");
-            for interview in interviews {
-                out.push_str(&format!(
-                    "\n• `{}` {} — {}, {}",
-                    interview.id,
-                    headline(interview),
-                    interview.state,
-                    when(interview, interview.start_at)
-                ));
-            }
-            out
-        }
-        Outcome::Status { interview, .. } => {
-            let mut out = format!(
-                "`{}` {} — {}; starts {}, ends {}",
-                interview.id,
-                headline(interview),
-                interview.state,
-                when(interview, interview.start_at),
-                when(interview, interview.destroy_at)
-            );
-            if interview.state == InterviewState::Failed {
-                out.push_str(&format!(
-                    "\n{}",
-                    failure_in_words(interview.reason.as_deref())
-                ));
-            }
-            out
-        }
-        Outcome::Cancelled(interview) => format!("Cancelled interview `{}`.", interview.id),
-        Outcome::DestroyRequested(interview) => format!(
-            "Interview `{}` is being archived and removed.",
-            interview.id
-        ),
-        Outcome::Extended(interview) => format!(
-            "Interview `{}` now ends at {} ({}).",
-            interview.id,
-            when(interview, interview.destroy_at),
-            interview.length
-        ),
-        Outcome::Credentials { interview, .. } => {
-            format!("I sent you the credentials for `{}` in a DM.", interview.id)
-        }
-        Outcome::Challenges(challenges) => {
-            let names: Vec<String> = challenges.iter().map(|c| format!("`{c}`")).collect();
-            format!("Challenges: {}", names.join(", "))
-        }
-        Outcome::TimeZone(zone) => {
-            format!("Your time zone is {zone}; Prequel reads it from your Slack profile.")
-        }
-        Outcome::Help(_) => return help_blocks(),
+    let Some(text) = wording::outcome_text::<Slack>(outcome) else {
+        return help_blocks();
     };
     let blocks = json!([section(&text)]);
     (text, blocks)

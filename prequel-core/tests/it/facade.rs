@@ -7,11 +7,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use chrono_tz::Tz;
 use prequel_core::access::Actor;
 use prequel_core::clock::ManualClock;
-use prequel_core::domain::{ChallengeId, Interview, InterviewState, Platform, Requester};
-use prequel_core::secrets::file::FileSecrets;
-use prequel_core::store::sqlite::SqliteStore;
+use prequel_core::domain::{Interview, InterviewState, Platform, Requester};
 use prequel_core::store::{InterviewScope, OperationStore, PageRequest};
-use prequel_core::testkit::provisioner::RecordingProvisioner;
+use prequel_core::testkit;
 use prequel_core::{Outcome, Prequel, PrequelError};
 
 const BERLIN: Tz = chrono_tz::Europe::Berlin;
@@ -40,28 +38,14 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store: Arc<dyn OperationStore> =
-        Arc::new(SqliteStore::open(&dir.path().join("p.sqlite3")).expect("open the store"));
-    let clock = ManualClock::new(t0());
-    let prequel = Prequel::builder()
-        .store(store.clone())
-        .provisioner(Arc::new(RecordingProvisioner::new(Arc::new(clock.clone()))))
-        .secrets(Arc::new(
-            FileSecrets::open(dir.path().join("secrets")).expect("secrets"),
-        ))
-        .clock(Arc::new(clock.clone()))
-        .challenges(
-            ["python", "sql", "javascript"]
-                .map(|c| ChallengeId::parse(c).expect("valid"))
-                .to_vec(),
-        )
-        .build()
-        .expect("build");
+    let engine = testkit::engine::in_dir(dir.path())
+        .challenges(&["python", "sql", "javascript"])
+        .build();
     Fixture {
         _dir: dir,
-        store,
-        clock,
-        prequel,
+        store: engine.store,
+        clock: engine.clock,
+        prequel: engine.prequel,
     }
 }
 
@@ -449,21 +433,10 @@ async fn help_and_challenges_come_from_the_engine() {
 async fn changes_made_by_another_process_reach_this_processs_subscribers() {
     let f = fixture();
     // A second engine on the same SQLite file, as another `prequel serve` would be.
-    let dir_path = f._dir.path().join("p.sqlite3");
-    let other_store: Arc<dyn OperationStore> =
-        Arc::new(SqliteStore::open(&dir_path).expect("open"));
-    let other = Prequel::builder()
-        .store(other_store)
-        .provisioner(Arc::new(RecordingProvisioner::new(Arc::new(
-            f.clock.clone(),
-        ))))
-        .secrets(Arc::new(
-            FileSecrets::open(f._dir.path().join("secrets")).expect("secrets"),
-        ))
-        .clock(Arc::new(f.clock.clone()))
-        .challenges(vec![ChallengeId::parse("python").expect("valid")])
+    let other = testkit::engine::in_dir(f._dir.path())
+        .clock(f.clock.clone())
         .build()
-        .expect("build");
+        .prequel;
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let background = f.prequel.start(stopped).await.expect("start");

@@ -17,8 +17,8 @@ use prequel_core::events::{Event, SchedulerEventKind};
 use prequel_core::scheduler::SchedulerConfig;
 use prequel_core::secrets::SecretStore;
 use prequel_core::secrets::file::FileSecrets;
-use prequel_core::store::sqlite::SqliteStore;
 use prequel_core::store::{OperationStore, PageRequest};
+use prequel_core::testkit;
 use prequel_core::testkit::provisioner::{Behaviour, RecordingProvisioner};
 use prequel_core::{Background, Outcome, Prequel, PrequelConfig};
 use tokio::sync::watch;
@@ -41,7 +41,6 @@ fn alice() -> Requester {
 /// (each with its own store handle, like separate processes).
 struct World {
     _dir: tempfile::TempDir,
-    path: std::path::PathBuf,
     clock: ManualClock,
     provisioner: RecordingProvisioner,
     stores: Vec<Arc<dyn OperationStore>>,
@@ -57,12 +56,10 @@ struct Engine {
 impl World {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("prequel.sqlite3");
         let clock = ManualClock::new(t0());
         let provisioner = RecordingProvisioner::new(Arc::new(clock.clone()));
         Self {
             _dir: dir,
-            path,
             clock,
             provisioner,
             stores: Vec::new(),
@@ -72,20 +69,13 @@ impl World {
 
     /// Opens another engine (store handle + facade) on the same file; not started.
     fn engine(&mut self, config: SchedulerConfig) -> usize {
-        let store: Arc<dyn OperationStore> =
-            Arc::new(SqliteStore::open(&self.path).expect("open the store"));
-        let prequel = Prequel::builder()
-            .store(store.clone())
-            .provisioner(Arc::new(self.provisioner.clone()))
-            .secrets(Arc::new(
-                FileSecrets::open(self._dir.path().join("secrets")).expect("secrets"),
-            ))
-            .clock(Arc::new(self.clock.clone()))
-            .challenges(vec![challenge()])
+        let engine = testkit::engine::in_dir(self._dir.path())
+            .clock(self.clock.clone())
+            .provisioner(self.provisioner.clone())
             .config(PrequelConfig { scheduler: config })
-            .build()
-            .expect("build the facade");
-        self.stores.push(store);
+            .build();
+        let prequel = engine.prequel;
+        self.stores.push(engine.store);
         self.engines.push(Engine {
             prequel,
             stop: watch::Sender::new(false),

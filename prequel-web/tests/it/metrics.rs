@@ -1,17 +1,14 @@
 //! `/metrics` (Prometheus text) and `/readyz`, over a facade whose scheduler really runs (on a
 //! manual clock, with the recording provisioner).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use chrono::{TimeZone, Utc};
 use prequel_core::clock::ManualClock;
-use prequel_core::domain::{ChallengeId, SecretString};
-use prequel_core::secrets::file::FileSecrets;
-use prequel_core::store::sqlite::SqliteStore;
+use prequel_core::domain::SecretString;
+use prequel_core::testkit;
 use prequel_core::testkit::provisioner::{Behaviour, RecordingProvisioner};
 use prequel_core::{Background, Prequel};
 use prequel_web::{ApiState, router};
@@ -36,24 +33,12 @@ pub(crate) struct Engine {
 impl Engine {
     pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let start = Utc
-            .with_ymd_and_hms(2026, 11, 23, 10, 0, 0)
-            .single()
-            .expect("valid time");
-        let clock = ManualClock::new(start);
-        let provisioner = RecordingProvisioner::new(Arc::new(clock.clone()));
-        let prequel = Prequel::builder()
-            .store(Arc::new(
-                SqliteStore::open(&dir.path().join("prequel.sqlite3")).expect("open the store"),
-            ))
-            .provisioner(Arc::new(provisioner.clone()))
-            .secrets(Arc::new(
-                FileSecrets::open(dir.path().join("secrets")).expect("open the secrets"),
-            ))
-            .clock(Arc::new(clock.clone()))
-            .challenges(vec![ChallengeId::parse("python").expect("valid")])
-            .build()
-            .expect("build the facade");
+        let testkit::engine::Engine {
+            prequel,
+            clock,
+            provisioner,
+            ..
+        } = testkit::engine::in_dir(dir.path()).build();
         let router = router(ApiState::new(
             prequel.clone(),
             SecretString::new(TOKEN),

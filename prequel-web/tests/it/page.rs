@@ -3,19 +3,14 @@
 //! open-on-loopback switch.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use chrono::{TimeZone as _, Utc};
-use prequel_core::Prequel;
 use prequel_core::clock::ManualClock;
-use prequel_core::domain::{ChallengeId, SecretString};
-use prequel_core::secrets::file::FileSecrets;
-use prequel_core::store::sqlite::SqliteStore;
-use prequel_core::testkit::provisioner::RecordingProvisioner;
+use prequel_core::domain::SecretString;
+use prequel_core::testkit;
 use prequel_web::{ApiState, WebConfig, router};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
@@ -61,21 +56,8 @@ impl Reply {
 
 fn site(config: WebConfig) -> Site {
     let dir = tempfile::tempdir().expect("temp dir");
-    let clock = ManualClock::new(
-        Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0)
-            .single()
-            .expect("valid time"),
-    );
-    let store = SqliteStore::open(&dir.path().join("prequel.sqlite3")).expect("open the store");
-    let secrets = FileSecrets::open(dir.path().join("secrets")).expect("open the secrets");
-    let prequel = Prequel::builder()
-        .store(Arc::new(store))
-        .provisioner(Arc::new(RecordingProvisioner::new(Arc::new(clock.clone()))))
-        .secrets(Arc::new(secrets))
-        .clock(Arc::new(clock.clone()))
-        .challenges(vec![ChallengeId::parse("python").expect("valid")])
-        .build()
-        .expect("build the facade");
+    let engine = testkit::engine::in_dir(dir.path()).build();
+    let (prequel, clock) = (engine.prequel, engine.clock);
     let state = ApiState::new(prequel, SecretString::new(TOKEN), SERVER_ZONE).with_config(config);
     Site {
         _dir: dir,

@@ -4,17 +4,14 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::TimeZone as _;
 use prequel_core::Prequel;
 use prequel_core::clock::ManualClock;
-use prequel_core::domain::{ChallengeId, SecretString};
-use prequel_core::secrets::file::FileSecrets;
+use prequel_core::domain::SecretString;
 use prequel_core::store::ChangeCursor;
-use prequel_core::store::sqlite::SqliteStore;
-use prequel_core::testkit::provisioner::RecordingProvisioner;
+use prequel_core::testkit;
 use prequel_web::{ApiState, WebConfig, router};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -41,20 +38,12 @@ fn clock() -> ManualClock {
 
 /// A facade over the SQLite file in `dir` (another call on the same `dir` is another process).
 fn facade(dir: &Path, secrets: &str, clock: &ManualClock) -> Prequel {
-    let store = SqliteStore::open(&dir.join("prequel.sqlite3")).expect("open the store");
-    let secrets = FileSecrets::open(dir.join(secrets)).expect("open the secrets");
-    Prequel::builder()
-        .store(Arc::new(store))
-        .provisioner(Arc::new(RecordingProvisioner::new(Arc::new(clock.clone()))))
-        .secrets(Arc::new(secrets))
-        .clock(Arc::new(clock.clone()))
-        .challenges(
-            ["python", "sql", "javascript"]
-                .map(|c| ChallengeId::parse(c).expect("valid"))
-                .to_vec(),
-        )
+    testkit::engine::in_dir(dir)
+        .secrets_folder(secrets)
+        .clock(clock.clone())
+        .challenges(&["python", "sql", "javascript"])
         .build()
-        .expect("build the facade")
+        .prequel
 }
 
 /// `prequel serve` in miniature: the engine started and the router on a loopback port.

@@ -1,17 +1,10 @@
 //! A router over a real facade, and a client that speaks to it without a socket.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use chrono::{TimeZone, Utc};
-use prequel_core::Prequel;
-use prequel_core::clock::ManualClock;
-use prequel_core::domain::{ChallengeId, SecretString};
-use prequel_core::secrets::file::FileSecrets;
-use prequel_core::store::sqlite::SqliteStore;
-use prequel_core::testkit::provisioner::RecordingProvisioner;
+use prequel_core::domain::SecretString;
+use prequel_core::testkit;
 use prequel_web::{ApiState, router};
 use serde_json::Value;
 use tower::ServiceExt as _;
@@ -59,25 +52,10 @@ impl Answer {
 /// A facade standing at Monday 2026-11-23 10:00 UTC, with challenges python, sql, javascript.
 pub fn api() -> Api {
     let dir = tempfile::tempdir().expect("temp dir");
-    let start = Utc
-        .with_ymd_and_hms(2026, 11, 23, 10, 0, 0)
-        .single()
-        .expect("valid time");
-    let clock = ManualClock::new(start);
-    let store = SqliteStore::open(&dir.path().join("prequel.sqlite3")).expect("open the store");
-    let secrets = FileSecrets::open(dir.path().join("secrets")).expect("open the secrets");
-    let prequel = Prequel::builder()
-        .store(Arc::new(store))
-        .provisioner(Arc::new(RecordingProvisioner::new(Arc::new(clock.clone()))))
-        .secrets(Arc::new(secrets))
-        .clock(Arc::new(clock))
-        .challenges(
-            ["python", "sql", "javascript"]
-                .map(|c| ChallengeId::parse(c).expect("valid"))
-                .to_vec(),
-        )
+    let prequel = testkit::engine::in_dir(dir.path())
+        .challenges(&["python", "sql", "javascript"])
         .build()
-        .expect("build the facade");
+        .prequel;
     let router = router(ApiState::new(
         prequel,
         SecretString::new(TOKEN),

@@ -28,6 +28,8 @@
 
 #[cfg(feature = "aws")]
 pub mod dynamo;
+mod page;
+mod rules;
 pub mod sqlite;
 
 use std::collections::BTreeMap;

@@ -1,5 +1,10 @@
 //! Where interviews and operations are kept: the [`OperationStore`] trait and its backends.
 //!
+//! The decisions every backend makes alike live once in `rules.rs` (over a small `Records`
+//! trait: read, insert, update at a version, record a change); each backend keeps only its
+//! storage: [`sqlite`] (one file, the default), `dynamo` (two DynamoDB tables, feature `aws`)
+//! and [`memory`] (this process only: tests and embedders). Page tokens are `page.rs`.
+//!
 //! The store is the source of truth (invariant 5): the scheduler claims work from it, every
 //! process's events are derived from its change feed, and the UI can be rebuilt from it alone.
 //!
@@ -28,6 +33,7 @@
 
 #[cfg(feature = "aws")]
 pub mod dynamo;
+pub mod memory;
 mod page;
 mod rules;
 pub mod sqlite;

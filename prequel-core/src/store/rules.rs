@@ -6,8 +6,9 @@
 //! here, by plain synchronous functions over [`Records`]: the records of one transaction, as a
 //! backend reads and writes them. A backend runs a rule inside one of its own transactions (all
 //! or nothing; an `Err` writes nothing) and keeps only storage: encoding, queries, transactions
-//! and the feed's sequence. SQLite ([`super::sqlite`]) and DynamoDB (`super::dynamo`) both call
-//! these same functions, so there is one place to read the rules.
+//! and the feed's sequence. SQLite ([`super::sqlite`]), DynamoDB (`super::dynamo`, feature `aws`)
+//! and memory ([`super::memory`]) all call these same functions, so there is one place to read
+//! the rules, and the tests below check them without any backend's storage in the way.
 //!
 //! Every record a rule writes goes through [`save_interview`] / [`save_operation`] (or the two
 //! inserts), which bump its version, stamp `updated_at`, set retention once it is terminal and
@@ -803,4 +804,177 @@ pub(crate) fn mark_warned(
     interview.warned_at = Some(stored(now));
     save_interview(tx, &mut interview, now, FeedAs::Warning)?;
     Ok(Some(interview))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The rules on their own, run synchronously against the in-memory transaction: what each
+    //! write changes and records, in which order — what the conformance suite sees only from
+    //! outside.
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::{ChallengeId, Platform};
+    use crate::store::memory::MemoryStore;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0)
+            .single()
+            .expect("a valid time")
+    }
+
+    fn ada() -> Requester {
+        Requester {
+            platform: Platform::Slack,
+            user_id: "U1".into(),
+            display_name: "Ada".into(),
+        }
+    }
+
+    fn request(max_attempts: u32) -> NewInterview {
+        NewInterview {
+            id: InterviewId::generate(),
+            challenge: ChallengeId::parse("python").expect("challenge"),
+            candidate: Some("Grace".into()),
+            requested_by: ada(),
+            co_interviewers: Vec::new(),
+            time_zone: "Europe/Paris".into(),
+            start_at: t0() + Duration::minutes(5),
+            length: InterviewLength::from_minutes(60).expect("length"),
+            create_due_at: t0(),
+            max_attempts,
+        }
+    }
+
+    /// What the feed recorded, as `(kind, what)` pairs that read like a story.
+    fn story(changes: &[(DateTime<Utc>, ChangeKind)]) -> Vec<String> {
+        changes
+            .iter()
+            .map(|(_, kind)| match kind {
+                ChangeKind::Interview { interview } => format!("interview {}", interview.state),
+                ChangeKind::Warning { .. } => "warning".to_owned(),
+                ChangeKind::Operation { operation } => {
+                    format!("{} {}", operation.kind, operation.status)
+                }
+                ChangeKind::Logs { .. } => "logs".to_owned(),
+            })
+            .collect()
+    }
+
+    /// Runs `rule` and returns its result with the changes it recorded.
+    fn recorded<T>(
+        store: &MemoryStore,
+        rule: impl FnOnce(&mut crate::store::memory::Pending<'_>) -> StoreResult<T>,
+    ) -> (T, Vec<String>) {
+        store
+            .apply(|tx| {
+                let out = rule(tx)?;
+                Ok((out, story(tx.recorded())))
+            })
+            .expect("the rule succeeds")
+    }
+
+    #[test]
+    fn creating_records_the_interview_then_its_create() {
+        let store = MemoryStore::new();
+        let new = request(3);
+        let (created, story) = recorded(&store, |tx| create_interview(tx, &new, t0()));
+        assert!(created.newly_created);
+        assert_eq!(created.operation.status, OperationStatus::Pending);
+        assert_eq!(story, ["interview scheduled", "create pending"]);
+        // The same request again changes nothing and records nothing.
+        let (again, story) = recorded(&store, |tx| create_interview(tx, &new, t0()));
+        assert!(!again.newly_created);
+        assert_eq!(again.interview, created.interview);
+        assert!(story.is_empty(), "{story:?}");
+    }
+
+    #[test]
+    fn failing_a_create_cleans_up_in_the_same_write_and_in_this_order() {
+        let store = MemoryStore::new();
+        let new = request(3);
+        let (created, _) = recorded(&store, |tx| create_interview(tx, &new, t0()));
+        let (claimed, story) = recorded(&store, |tx| {
+            claim(
+                tx,
+                &created.operation.id,
+                1,
+                "w",
+                t0() + Duration::minutes(1),
+                t0(),
+            )
+        });
+        let claimed = claimed.expect("claimed");
+        assert_eq!(story, ["create running"]);
+        assert_eq!(claimed.operation.version, 2);
+        let (failed, story) = recorded(&store, |tx| fail(tx, &claimed.lease, "no capacity", t0()));
+        assert_eq!(failed.status, OperationStatus::Failed);
+        assert_eq!(failed.version, 3);
+        // The create fails, its destroy is requested, then the interview fails — one write, so
+        // a crash can never leave a failed interview without its cleanup.
+        assert_eq!(
+            story,
+            ["create failed", "destroy pending", "interview failed"]
+        );
+    }
+
+    #[test]
+    fn a_claim_on_a_stale_version_changes_nothing() {
+        let store = MemoryStore::new();
+        let new = request(3);
+        let (created, _) = recorded(&store, |tx| create_interview(tx, &new, t0()));
+        let (claimed, story) = recorded(&store, |tx| {
+            claim(
+                tx,
+                &created.operation.id,
+                7,
+                "w",
+                t0() + Duration::minutes(1),
+                t0(),
+            )
+        });
+        assert!(claimed.is_none());
+        assert!(story.is_empty(), "{story:?}");
+    }
+
+    #[test]
+    fn a_claim_with_no_attempts_left_fails_for_good_instead() {
+        let store = MemoryStore::new();
+        let new = request(0);
+        let (created, _) = recorded(&store, |tx| create_interview(tx, &new, t0()));
+        let (claimed, story) = recorded(&store, |tx| {
+            claim(
+                tx,
+                &created.operation.id,
+                1,
+                "w",
+                t0() + Duration::minutes(1),
+                t0(),
+            )
+        });
+        assert!(claimed.is_none());
+        assert_eq!(
+            story,
+            ["create failed", "destroy pending", "interview failed"]
+        );
+    }
+
+    #[test]
+    fn a_write_that_errors_leaves_the_records_and_the_feed_as_they_were() {
+        let store = MemoryStore::new();
+        let new = request(3);
+        let (created, _) = recorded(&store, |tx| create_interview(tx, &new, t0()));
+        let longer = InterviewLength::from_minutes(90).expect("length");
+        let err = store
+            .apply(|tx| {
+                extend(tx, &new.id, longer, t0())?;
+                Err::<(), _>(StoreError::Conflict("stop here".into()))
+            })
+            .expect_err("the write fails");
+        assert!(matches!(err, StoreError::Conflict(_)));
+        let (interview, story) = recorded(&store, |tx| tx.interview(&new.id));
+        assert_eq!(interview, Some(created.interview));
+        assert!(story.is_empty());
+    }
 }

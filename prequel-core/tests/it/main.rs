@@ -5,6 +5,7 @@ mod grammar;
 mod grammar_fuzz;
 mod local_provisioner;
 mod local_support;
+mod memory_store;
 mod sandbox;
 mod scale;
 mod scheduler;

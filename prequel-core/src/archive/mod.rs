@@ -4,7 +4,7 @@
 //! workspace on this machine). A cloud instance's workspace is out of reach, so there the
 //! instance uploads its own tarball to a short-lived [`UploadTarget`] the provisioner hands it at
 //! destroy time, and the interviewer gets a short-lived [`download_link`](Archive::download_link)
-//! in a DM. [`s3::S3Archive`] (feature `aws`) keeps them in the history bucket.
+//! in a DM. `s3::S3Archive` (feature `aws`) keeps them in the history bucket.
 
 #[cfg(feature = "aws")]
 pub mod s3;

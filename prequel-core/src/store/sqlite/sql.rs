@@ -201,7 +201,7 @@ pub(super) const OPERATIONS_FOR_SQL: &str = concat!(
     " FROM operations WHERE interview_id = ?1 ORDER BY created_at, kind"
 );
 
-/// One hot-path statement of the store and how SQLite runs it (see [`SqliteStore::query_plans`]).
+/// One hot-path statement of the store and how SQLite runs it (see [`SqliteStore::query_plans`](super::SqliteStore::query_plans)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryPlan {
     /// The store call that runs the statement, and which page for a listing.

@@ -26,9 +26,9 @@ use chrono::{DateTime, Duration, Utc};
 use super::page::Listing;
 use super::rules::{self, Records, plus, stored};
 use super::{
-    Change, ChangeBatch, ChangeCursor, ChangeKind, Claimed, Completion, Created, DEFAULT_RETENTION,
-    DestroyRequested, InterviewScope, Lease, NewInterview, NextDue, OperationStore, Page,
-    PageRequest, StoreError, StoreResult,
+    ApiToken, Change, ChangeBatch, ChangeCursor, ChangeKind, Claimed, Completion, Created,
+    DEFAULT_RETENTION, DestroyRequested, InterviewScope, Lease, NewInterview, NextDue,
+    OperationStore, Page, PageRequest, StoreError, StoreResult,
 };
 use crate::domain::{
     Interview, InterviewId, InterviewLength, InterviewState, LogLine, Operation, OperationId,
@@ -95,6 +95,8 @@ enum Queue {
     ExpiringInterviews,
     /// Terminal operations, by retention time.
     ExpiringOperations,
+    /// Claimed once-keys, by expiry.
+    OnceKeys,
 }
 
 type Entry = (Queue, i64, String);
@@ -117,6 +119,8 @@ struct State {
     change_times: BTreeSet<(i64, u64)>,
     last_change: u64,
     settings: HashMap<(Platform, String, String), String>,
+    once_keys: HashMap<String, DateTime<Utc>>,
+    tokens: HashMap<String, ApiToken>,
     index: BTreeSet<Entry>,
 }
 
@@ -816,9 +820,78 @@ impl OperationStore for MemoryStore {
             .cloned())
     }
 
+    async fn claim_once(
+        &self,
+        key: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut state = self.lock();
+        if let Some(until) = state.once_keys.get(key).copied() {
+            if until > now {
+                return Ok(false);
+            }
+            state
+                .index
+                .remove(&(Queue::OnceKeys, ms(until), key.to_owned()));
+        }
+        state.once_keys.insert(key.to_owned(), expires_at);
+        state
+            .index
+            .insert((Queue::OnceKeys, ms(expires_at), key.to_owned()));
+        Ok(true)
+    }
+
+    async fn insert_api_token(&self, token: &ApiToken) -> StoreResult<()> {
+        let mut state = self.lock();
+        if state.tokens.contains_key(&token.id) {
+            return Err(StoreError::Conflict(format!(
+                "an API token with id {} exists",
+                token.id
+            )));
+        }
+        state.tokens.insert(token.id.clone(), token.clone());
+        Ok(())
+    }
+
+    async fn api_token(&self, id: &str) -> StoreResult<Option<ApiToken>> {
+        Ok(self.lock().tokens.get(id).cloned())
+    }
+
+    async fn api_tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        let mut tokens: Vec<ApiToken> = self.lock().tokens.values().cloned().collect();
+        tokens.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(tokens)
+    }
+
+    async fn revoke_api_token(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<ApiToken>> {
+        let mut state = self.lock();
+        Ok(state.tokens.get_mut(id).map(|token| {
+            token.revoked_at.get_or_insert(stored(now));
+            token.clone()
+        }))
+    }
+
+    async fn touch_api_token(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        if let Some(token) = self.lock().tokens.get_mut(id) {
+            token.last_used_at = Some(stored(now));
+        }
+        Ok(())
+    }
+
     async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         let mut state = self.lock();
         let mut purged = 0;
+        // Claims expire at `expires_at` itself (`<=`), records after it (`<`), as in SQLite.
+        for key in state.due_before(Queue::OnceKeys, ms(now).saturating_add(1)) {
+            if let Some(until) = state.once_keys.remove(&key) {
+                state.index.remove(&(Queue::OnceKeys, ms(until), key));
+            }
+        }
         // As in SQLite: expired operations, then expired interviews with whatever is theirs.
         for id in state.due_before(Queue::ExpiringOperations, ms(now)) {
             if let Ok(id) = OperationId::parse(&id) {

@@ -308,6 +308,26 @@ pub struct ChangeBatch {
     pub cursor: ChangeCursor,
 }
 
+/// A personal API token as the store keeps it: whom it speaks for, and a hash of its secret —
+/// never the secret itself (see `crate::tokens`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    /// The token's public id (the part before its secret): 12 lowercase letters and digits.
+    pub id: String,
+    /// The person the token acts as.
+    pub user: String,
+    /// Hex SHA-256 of the token's secret part.
+    pub secret_hash: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// Who made it (an admin).
+    pub created_by: String,
+    /// When it was last presented (to the minute), if ever.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When it was revoked; a revoked token opens nothing.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
 /// Why a store call failed.
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -577,7 +597,36 @@ pub trait OperationStore: Send + Sync + fmt::Debug {
         key: &str,
     ) -> StoreResult<Option<String>>;
 
-    /// Deletes terminal records whose `expires_at < now`, and feed entries older than the
-    /// retention; returns how many records went. (DynamoDB does this itself with its TTL.)
+    /// Claims `key` until `expires_at`: `Ok(true)` for the first caller on any handle, `Ok(false)`
+    /// for every later one while the claim lasts; once `now` has reached `expires_at` the key may
+    /// be claimed again. A conditional write, so replicas agree: it is how a chat request (its
+    /// Slack signature, its Discord interaction id) is accepted once however many replicas see
+    /// it. Expired claims go with [`purge_expired`](Self::purge_expired) (DynamoDB: its TTL).
+    async fn claim_once(
+        &self,
+        key: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// Stores a new personal API token; [`StoreError::Conflict`] when its id is taken.
+    async fn insert_api_token(&self, token: &ApiToken) -> StoreResult<()>;
+
+    /// One API token by id, revoked or not.
+    async fn api_token(&self, id: &str) -> StoreResult<Option<ApiToken>>;
+
+    /// Every API token, revoked ones too, oldest first (a team has a handful).
+    async fn api_tokens(&self) -> StoreResult<Vec<ApiToken>>;
+
+    /// Revokes a token (once: a second revoke keeps the first time); `Ok(None)` for an unknown id.
+    async fn revoke_api_token(&self, id: &str, now: DateTime<Utc>)
+    -> StoreResult<Option<ApiToken>>;
+
+    /// Records that a token was used at `now` (no-op for an unknown id).
+    async fn touch_api_token(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()>;
+
+    /// Deletes terminal records whose `expires_at < now`, expired [`claim_once`](Self::claim_once)
+    /// keys, and feed entries older than the retention; returns how many interview and operation
+    /// records went. (DynamoDB does this itself with its TTL.)
     async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }

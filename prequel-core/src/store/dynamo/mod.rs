@@ -99,6 +99,7 @@
 //!
 //! Times are kept at millisecond precision, as in the SQLite backend.
 
+mod access;
 mod commit;
 mod item;
 mod query;
@@ -135,9 +136,9 @@ use self::tx::Tx;
 use super::page::Listing;
 use super::rules::{self, plus, stored};
 use super::{
-    Change, ChangeBatch, ChangeCursor, ChangeKind, Claimed, Completion, Created, DEFAULT_RETENTION,
-    DestroyRequested, InterviewScope, Lease, NewInterview, NextDue, OperationStore, Page,
-    PageRequest, PageToken, StoreError, StoreResult,
+    ApiToken, Change, ChangeBatch, ChangeCursor, ChangeKind, Claimed, Completion, Created,
+    DEFAULT_RETENTION, DestroyRequested, InterviewScope, Lease, NewInterview, NextDue,
+    OperationStore, Page, PageRequest, PageToken, StoreError, StoreResult,
 };
 use crate::aws::ResourceNames;
 use crate::domain::{
@@ -846,6 +847,41 @@ impl OperationStore for DynamoStore {
             .await?
             .map(|item| string_attr(&item, "value"))
             .transpose()
+    }
+
+    async fn claim_once(
+        &self,
+        key: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.put_once(key, expires_at, now).await
+    }
+
+    async fn insert_api_token(&self, token: &ApiToken) -> StoreResult<()> {
+        self.put_token(token).await
+    }
+
+    async fn api_token(&self, id: &str) -> StoreResult<Option<ApiToken>> {
+        self.get_token(id).await
+    }
+
+    async fn api_tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        self.all_tokens().await
+    }
+
+    async fn revoke_api_token(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<ApiToken>> {
+        self.stamp_token(id, "revokedAt", true, now).await
+    }
+
+    async fn touch_api_token(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        self.stamp_token(id, "lastUsedAt", false, now)
+            .await
+            .map(drop)
     }
 
     /// Nothing to do: DynamoDB's TTL deletes items whose `expiresAt` passed.

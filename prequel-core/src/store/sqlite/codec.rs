@@ -12,6 +12,7 @@ use crate::domain::{
     ChallengeId, Interview, InterviewId, InterviewLength, InterviewState, InvalidValue, Operation,
     OperationId, OperationKind, OperationStatus, Platform, Requester,
 };
+use crate::store::ApiToken;
 
 /// A stored value that is not valid for its column.
 #[derive(Debug, thiserror::Error)]
@@ -148,5 +149,17 @@ pub(super) fn operation_from_row(row: &Row<'_>) -> rusqlite::Result<Operation> {
         updated_at: get_time(row, "updated_at")?,
         expires_at: get_opt_time(row, "expires_at")?,
         version: get_u64(row, "version")?,
+    })
+}
+
+pub(super) fn token_from_row(row: &Row<'_>) -> rusqlite::Result<ApiToken> {
+    Ok(ApiToken {
+        id: row.get("id")?,
+        user: row.get("user_name")?,
+        secret_hash: row.get("secret_hash")?,
+        created_at: get_time(row, "created_at")?,
+        created_by: row.get("created_by")?,
+        last_used_at: get_opt_time(row, "last_used_at")?,
+        revoked_at: get_opt_time(row, "revoked_at")?,
     })
 }

@@ -13,6 +13,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("0003_interview_notes.sql"),
     include_str!("0004_user_settings.sql"),
     include_str!("0005_co_interviewers.sql"),
+    include_str!("0006_once_keys_and_api_tokens.sql"),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> StoreResult<()> {

@@ -56,8 +56,9 @@ use self::sql::{
 use super::page::Listing;
 use super::rules::{self, plus};
 use super::{
-    ChangeBatch, ChangeCursor, Claimed, Completion, Created, DestroyRequested, InterviewScope,
-    Lease, NewInterview, NextDue, OperationStore, Page, PageRequest, StoreError, StoreResult,
+    ApiToken, ChangeBatch, ChangeCursor, Claimed, Completion, Created, DestroyRequested,
+    InterviewScope, Lease, NewInterview, NextDue, OperationStore, Page, PageRequest, StoreError,
+    StoreResult,
 };
 use crate::domain::{
     Interview, InterviewId, InterviewLength, InterviewState, LogLine, Operation, OperationId,
@@ -605,6 +606,48 @@ impl OperationStore for SqliteStore {
     ) -> StoreResult<Option<String>> {
         let (user_id, key) = (user_id.to_owned(), key.to_owned());
         self.read(move |tx| records::user_setting(tx, platform, &user_id, &key))
+            .await
+    }
+
+    async fn claim_once(
+        &self,
+        key: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let key = key.to_owned();
+        self.write(move |tx| records::claim_once(tx, &key, expires_at, now))
+            .await
+    }
+
+    async fn insert_api_token(&self, token: &ApiToken) -> StoreResult<()> {
+        let token = token.clone();
+        self.write(move |tx| records::insert_api_token(tx, &token))
+            .await
+    }
+
+    async fn api_token(&self, id: &str) -> StoreResult<Option<ApiToken>> {
+        let id = id.to_owned();
+        self.read(move |tx| records::api_token(tx, &id)).await
+    }
+
+    async fn api_tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        self.read(records::api_tokens).await
+    }
+
+    async fn revoke_api_token(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<ApiToken>> {
+        let id = id.to_owned();
+        self.write(move |tx| records::revoke_api_token(tx, &id, now))
+            .await
+    }
+
+    async fn touch_api_token(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.write(move |tx| records::touch_api_token(tx, &id, now))
             .await
     }
 

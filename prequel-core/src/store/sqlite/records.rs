@@ -7,13 +7,14 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, named_params, params};
 
-use super::codec::{get_time, interview_from_row, ms, operation_from_row, to_i64};
+use super::codec::{get_time, interview_from_row, ms, operation_from_row, to_i64, token_from_row};
 use super::sql::{
-    CHANGES_SQL, INSERT_CHANGE_SQL, INSERT_INTERVIEW_SQL, INSERT_LOG_SQL,
-    INSERT_NOTE_IF_ABSENT_SQL, INSERT_OPERATION_SQL, INTERVIEW_BY_ID_SQL,
+    CHANGES_SQL, CLAIM_ONCE_SQL, INSERT_CHANGE_SQL, INSERT_INTERVIEW_SQL, INSERT_LOG_SQL,
+    INSERT_NOTE_IF_ABSENT_SQL, INSERT_OPERATION_SQL, INSERT_TOKEN_SQL, INTERVIEW_BY_ID_SQL,
     INTERVIEW_OF_OPERATION_SQL, MARK_HAS_DESTROY_SQL, NOTES_SQL, OPERATION_BY_ID_SQL,
-    OPERATION_OF_KIND_SQL, PURGE_CHANGES_SQL, PURGE_INTERVIEWS_SQL, PURGE_OPERATIONS_SQL,
-    PUT_NOTE_SQL, PUT_SETTING_SQL, REQUEST_OF_SQL, SETTING_SQL, UPDATE_INTERVIEW_SQL,
+    OPERATION_OF_KIND_SQL, PURGE_CHANGES_SQL, PURGE_INTERVIEWS_SQL, PURGE_ONCE_KEYS_SQL,
+    PURGE_OPERATIONS_SQL, PUT_NOTE_SQL, PUT_SETTING_SQL, REQUEST_OF_SQL, REVOKE_TOKEN_SQL,
+    SETTING_SQL, TOKEN_SQL, TOKENS_SQL, TOUCH_TOKEN_SQL, UPDATE_INTERVIEW_SQL,
     UPDATE_OPERATION_SQL,
 };
 use crate::domain::{
@@ -21,7 +22,8 @@ use crate::domain::{
 };
 use crate::store::rules::{self, Records};
 use crate::store::{
-    Change, ChangeBatch, ChangeCursor, ChangeKind, DEFAULT_RETENTION, StoreError, StoreResult,
+    ApiToken, Change, ChangeBatch, ChangeCursor, ChangeKind, DEFAULT_RETENTION, StoreError,
+    StoreResult,
 };
 
 /// The records of one SQLite transaction, as the rules see them. Every write lands in the
@@ -285,6 +287,7 @@ pub(super) fn next_time(tx: &Transaction<'_>, sql: &str) -> StoreResult<Option<D
 
 pub(super) fn purge_expired(tx: &Transaction<'_>, now: DateTime<Utc>) -> StoreResult<u64> {
     let now_ms = ms(now);
+    tx.prepare_cached(PURGE_ONCE_KEYS_SQL)?.execute([now_ms])?;
     // Only terminal records ever carry `expires_at` (a CHECK constraint), and an interview gets
     // it only once none of its operations can run, so nothing scheduled is deleted here.
     let operations = tx.prepare_cached(PURGE_OPERATIONS_SQL)?.execute([now_ms])?;
@@ -394,4 +397,70 @@ pub(super) fn changes_since(
     }
     let cursor = changes.last().map_or(cursor, |change| change.cursor);
     Ok(ChangeBatch { changes, cursor })
+}
+
+pub(super) fn claim_once(
+    tx: &Transaction<'_>,
+    key: &str,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let changed =
+        tx.prepare_cached(CLAIM_ONCE_SQL)?
+            .execute(params![key, ms(expires_at), ms(now)])?;
+    Ok(changed == 1)
+}
+
+pub(super) fn insert_api_token(tx: &Transaction<'_>, token: &ApiToken) -> StoreResult<()> {
+    if api_token(tx, &token.id)?.is_some() {
+        return Err(StoreError::Conflict(format!(
+            "an API token with id {} exists",
+            token.id
+        )));
+    }
+    tx.prepare_cached(INSERT_TOKEN_SQL)?.execute(params![
+        token.id,
+        token.user,
+        token.secret_hash,
+        ms(token.created_at),
+        token.created_by,
+        token.last_used_at.map(ms),
+        token.revoked_at.map(ms),
+    ])?;
+    Ok(())
+}
+
+pub(super) fn api_token(tx: &Transaction<'_>, id: &str) -> StoreResult<Option<ApiToken>> {
+    Ok(tx
+        .prepare_cached(TOKEN_SQL)?
+        .query_row([id], token_from_row)
+        .optional()?)
+}
+
+pub(super) fn api_tokens(tx: &Transaction<'_>) -> StoreResult<Vec<ApiToken>> {
+    let mut stmt = tx.prepare_cached(TOKENS_SQL)?;
+    let tokens = stmt
+        .query_map([], token_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(tokens)
+}
+
+pub(super) fn revoke_api_token(
+    tx: &Transaction<'_>,
+    id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<ApiToken>> {
+    tx.prepare_cached(REVOKE_TOKEN_SQL)?
+        .execute(params![id, ms(now)])?;
+    api_token(tx, id)
+}
+
+pub(super) fn touch_api_token(
+    tx: &Transaction<'_>,
+    id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    tx.prepare_cached(TOUCH_TOKEN_SQL)?
+        .execute(params![id, ms(now)])?;
+    Ok(())
 }

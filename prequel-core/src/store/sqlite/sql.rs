@@ -166,6 +166,35 @@ pub(super) const PUT_SETTING_SQL: &str = "INSERT INTO user_settings (platform, u
 pub(super) const SETTING_SQL: &str =
     "SELECT value FROM user_settings WHERE platform = ?1 AND user_id = ?2 AND key = ?3";
 
+/// A claim lands when the key is new or its earlier claim has expired (`?3` is now); otherwise
+/// the `WHERE` leaves the row alone and no row changes.
+pub(super) const CLAIM_ONCE_SQL: &str = "INSERT INTO once_keys (key, expires_at) VALUES (?1, ?2) \
+     ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at \
+     WHERE once_keys.expires_at <= ?3";
+pub(super) const PURGE_ONCE_KEYS_SQL: &str = "DELETE FROM once_keys WHERE expires_at <= ?1";
+
+/// The columns [`token_from_row`](super::codec::token_from_row) reads.
+macro_rules! token_columns {
+    () => {
+        "id, user_name, secret_hash, created_at, created_by, last_used_at, revoked_at"
+    };
+}
+pub(super) const INSERT_TOKEN_SQL: &str = "INSERT INTO api_tokens (id, user_name, secret_hash, \
+     created_at, created_by, last_used_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+pub(super) const TOKEN_SQL: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    " FROM api_tokens WHERE id = ?1"
+);
+pub(super) const TOKENS_SQL: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    " FROM api_tokens ORDER BY created_at, id"
+);
+pub(super) const REVOKE_TOKEN_SQL: &str =
+    "UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL";
+pub(super) const TOUCH_TOKEN_SQL: &str = "UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1";
+
 /// Logs go with their operations and operations with their interviews (`ON DELETE CASCADE`).
 pub(super) const PURGE_OPERATIONS_SQL: &str = "DELETE FROM operations WHERE expires_at < ?1";
 pub(super) const PURGE_INTERVIEWS_SQL: &str = "DELETE FROM interviews WHERE expires_at < ?1";

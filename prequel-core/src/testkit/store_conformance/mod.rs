@@ -27,6 +27,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use futures::{FutureExt, StreamExt};
 
+mod access;
+pub use access::{
+    api_tokens_are_kept_listed_touched_and_revoked,
+    once_keys_have_one_winner_across_handles_until_they_expire,
+};
+
 use crate::domain::{
     ChallengeId, Interview, InterviewId, InterviewLength, InterviewState, LogLine, Operation,
     OperationId, OperationKind, OperationStatus, Platform, Requester,
@@ -103,6 +109,8 @@ macro_rules! store_conformance_tests {
             foreign_page_tokens_are_refused,
             notes_are_written_once_when_asked_and_read_back,
             user_settings_are_replaced_and_kept_per_platform_and_user,
+            once_keys_have_one_winner_across_handles_until_they_expire,
+            api_tokens_are_kept_listed_touched_and_revoked,
         );
     };
     (@expand [tests $harness:expr] $($case:ident),* $(,)?) => {

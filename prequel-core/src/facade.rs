@@ -695,6 +695,20 @@ impl Prequel {
         Ok(self.inner.store.notes(id).await?)
     }
 
+    /// Claims a chat request's identity (`key`, e.g. `slack:<signature>`) for `window` from now:
+    /// `true` the first time any replica on this store sees it, `false` for a replay (see
+    /// [`OperationStore::claim_once`]). Frontends call it after a request's signature checked
+    /// out and before acting on it.
+    pub async fn claim_request(
+        &self,
+        key: &str,
+        window: chrono::Duration,
+    ) -> Result<bool, PrequelError> {
+        let now = self.now();
+        let until = now.checked_add_signed(window).unwrap_or(now);
+        Ok(self.inner.store.claim_once(key, until, now).await?)
+    }
+
     /// This process's scheduler counters (all zero while [`Prequel::start`] has not run).
     pub fn stats(&self) -> Arc<SchedulerStats> {
         self.inner.stats.clone()

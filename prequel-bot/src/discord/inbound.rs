@@ -154,6 +154,11 @@ impl DataOption {
     }
 }
 
+/// How long an accepted interaction's id is remembered: past the signature's timestamp window
+/// either way ([`verify::MAX_SKEW_SECS`](super::verify::MAX_SKEW_SECS)), after which a replay
+/// fails the timestamp check anyway.
+const REPLAY_WINDOW: chrono::Duration = chrono::Duration::seconds(2 * super::verify::MAX_SKEW_SECS);
+
 /// The handler of `POST /discord/interactions`.
 pub async fn interactions(
     State(state): State<DiscordState>,
@@ -169,6 +174,24 @@ pub async fn interactions(
     ) {
         tracing::warn!(%error, "discord interaction refused");
         return (StatusCode::UNAUTHORIZED, "invalid request signature").into_response();
+    }
+    // Signed and fresh; now once only, across every replica on this store. Ed25519 signatures
+    // are deterministic and cover timestamp and body, so the signature names this exact request
+    // and nobody without the key can make another for the same body.
+    let key = format!(
+        "discord:{}",
+        header("x-signature-ed25519").unwrap_or_default()
+    );
+    match state.prequel.claim_request(&key, REPLAY_WINDOW).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!("discord interaction replayed; refused");
+            return (StatusCode::UNAUTHORIZED, "request replayed").into_response();
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot record the discord interaction; refusing it");
+            return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
+        }
     }
     let interaction: Interaction = match serde_json::from_slice(&body) {
         Ok(interaction) => interaction,

@@ -71,6 +71,14 @@ impl Verifier {
         if (now.timestamp() - seconds).abs() > MAX_SKEW_SECS {
             return Err(VerifyError::Stale);
         }
+        // Discord sends lowercase hex. Accepting other spellings of the same signature would
+        // let a replay pass as a new request (the replay check keys on the header's text).
+        if !signature
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(VerifyError::BadSignature);
+        }
         self.key
             .verify(signature, timestamp, body)
             .map_err(|()| VerifyError::BadSignature)

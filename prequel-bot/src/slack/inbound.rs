@@ -32,6 +32,7 @@ use super::SlackState;
 use super::auth::Denial;
 use super::notifier::Notifier;
 use super::render;
+use super::verify;
 
 /// How long the request path waits for a user-group lookup before denying, so the
 /// acknowledgement still beats Slack's 3 seconds.
@@ -166,7 +167,7 @@ pub async fn commands(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(early) = screen(&state, &headers, &body) {
+    if let Some(early) = screen(&state, &headers, &body).await {
         return early;
     }
     let Ok(form) = serde_urlencoded::from_bytes::<CommandForm>(&body) else {
@@ -192,7 +193,7 @@ pub async fn interactions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(early) = screen(&state, &headers, &body) {
+    if let Some(early) = screen(&state, &headers, &body).await {
         return early;
     }
     let payload = serde_urlencoded::from_bytes::<InteractionForm>(&body)
@@ -224,9 +225,14 @@ pub async fn interactions(
     StatusCode::OK.into_response()
 }
 
+/// How long an accepted request's signature is remembered: past its timestamp window either
+/// way, after which a replay fails the timestamp check anyway.
+const REPLAY_WINDOW: chrono::Duration = chrono::Duration::seconds(2 * verify::WINDOW_SECONDS);
+
 /// The checks before a body is read: `ssl_check` (200, nothing else), then the signature
-/// (401, nothing else). `None` when the request may go on.
-fn screen(state: &SlackState, headers: &HeaderMap, body: &[u8]) -> Option<Response> {
+/// (401, nothing else), then once only across replicas (401 for a replay). `None` when the
+/// request may go on.
+async fn screen(state: &SlackState, headers: &HeaderMap, body: &[u8]) -> Option<Response> {
     if serde_urlencoded::from_bytes::<SslCheck>(body)
         .is_ok_and(|check| check.ssl_check.as_deref() == Some("1"))
     {
@@ -237,7 +243,26 @@ fn screen(state: &SlackState, headers: &HeaderMap, body: &[u8]) -> Option<Respon
         tracing::warn!(%error, "refused a Slack request");
         return Some(StatusCode::UNAUTHORIZED.into_response());
     }
-    None
+    // The signature covers timestamp and body, so it names this exact request.
+    let signature = headers
+        .get(verify::SIGNATURE_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    match state
+        .prequel
+        .claim_request(&format!("slack:{signature}"), REPLAY_WINDOW)
+        .await
+    {
+        Ok(true) => None,
+        Ok(false) => {
+            tracing::warn!("refused a replayed Slack request");
+            Some(StatusCode::UNAUTHORIZED.into_response())
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot record the Slack request; refusing it");
+            Some(StatusCode::SERVICE_UNAVAILABLE.into_response())
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

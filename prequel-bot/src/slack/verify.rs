@@ -4,16 +4,13 @@
 //!
 //! [`Verifier::verify`] checks, in this order: both headers present and well formed; the
 //! timestamp within [`WINDOW_SECONDS`] of the engine's clock (injected, so tests can run at any
-//! time); the signature, compared in constant time; and that the same (timestamp, signature)
-//! pair was not seen before within the window (a replay of a captured request). Only a
-//! request that passes all of them is remembered, so forged requests cannot fill the memory.
+//! time); and the signature, compared in constant time. Replays of a genuine request are
+//! refused after this, by the store, across every replica (`inbound::screen` claims the
+//! signature with `Prequel::claim_request`): a verifier keeps no memory of its own.
 //!
 //! The HMAC is computed here over `sha2` rather than with slack-morphism's
 //! `SlackEventSignatureVerifier`, because that one reads the system clock for the timestamp
 //! check and cannot take ours; the unit tests check both agree on Slack's documented vector.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
 
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
@@ -49,30 +46,22 @@ pub enum VerifyError {
     /// The signature does not match the body.
     #[error("signature does not match")]
     Forged,
-    /// The same signed request arrived before.
-    #[error("request replayed")]
-    Replayed,
     /// No signing secret is configured (Socket Mode state), so nothing can be trusted: an
     /// empty HMAC key would be one anybody can sign with.
     #[error("no signing secret configured")]
     NoSecret,
 }
 
-/// Checks request signatures and remembers recent ones.
+/// Checks request signatures.
 #[derive(Debug)]
 pub struct Verifier {
     secret: SecretString,
-    /// Signatures seen within the window, with their timestamps, for replay detection.
-    seen: Mutex<HashMap<String, i64>>,
 }
 
 impl Verifier {
     /// A verifier for the app's signing secret.
     pub fn new(secret: SecretString) -> Self {
-        Self {
-            secret,
-            seen: Mutex::default(),
-        }
+        Self { secret }
     }
 
     /// Checks `headers` against the raw `body` at time `now`; see the module doc.
@@ -106,23 +95,6 @@ impl Verifier {
         let expected = sign(&self.secret, timestamp_text, body);
         if !bool::from(expected.as_bytes().ct_eq(signature.as_bytes())) {
             return Err(VerifyError::Forged);
-        }
-        self.remember(signature, timestamp, now)
-    }
-
-    /// Records a verified signature; refuses one already recorded. Entries older than the
-    /// window are dropped first: a replay of them fails the timestamp check anyway.
-    fn remember(&self, signature: &str, timestamp: i64, now: i64) -> Result<(), VerifyError> {
-        // A poisoned lock only means another request panicked mid-insert; the map is still
-        // a valid map.
-        let mut seen = self
-            .seen
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        seen.retain(|_, at| (now - *at).abs() <= WINDOW_SECONDS);
-        // The signature covers the timestamp, so the signature alone identifies the pair.
-        if seen.insert(signature.to_owned(), timestamp).is_some() {
-            return Err(VerifyError::Replayed);
         }
         Ok(())
     }
@@ -247,7 +219,7 @@ mod tests {
     }
 
     #[test]
-    fn refuses_stale_forged_missing_malformed_and_replayed_requests() {
+    fn refuses_stale_forged_missing_and_malformed_requests() {
         let ts: i64 = TIMESTAMP.parse().expect("number");
         let verifier = verifier();
         let check = |headers: &HeaderMap, body: &str, now: i64| {
@@ -293,11 +265,8 @@ mod tests {
             check(&headers(TIMESTAMP, "v1=abc"), BODY, ts),
             Err(VerifyError::Malformed(SIGNATURE_HEADER))
         );
-        // Nothing above was remembered, so the genuine request passes once, then is a replay.
+        // The genuine request passes; refusing it the second time is the store's work, across
+        // replicas (tests/it/slack_inbound.rs and replicas.rs send the same bytes twice).
         assert_eq!(check(&headers(TIMESTAMP, SIGNATURE), BODY, ts), Ok(()));
-        assert_eq!(
-            check(&headers(TIMESTAMP, SIGNATURE), BODY, ts + 10),
-            Err(VerifyError::Replayed)
-        );
     }
 }

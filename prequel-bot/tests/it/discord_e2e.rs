@@ -54,7 +54,7 @@ pub fn interaction(token: &str, sub: &str, options: &[(&str, &str)]) -> Value {
         .map(|(name, value)| json!({ "name": name, "type": 3, "value": value }))
         .collect();
     json!({
-        "id": "1200000000000000001",
+        "id": crate::discord_inbound::interaction_id(),
         "application_id": APP,
         "type": 2,
         "token": token,

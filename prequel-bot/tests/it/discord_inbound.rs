@@ -52,6 +52,14 @@ const CAROL: &str = "1500000000000000005";
 const DANA: &str = "1500000000000000006";
 const ADMIN_ROLE: &str = "1300000000000000002";
 
+/// A fresh interaction id: Discord gives every interaction its own, and the endpoint accepts each
+/// id once (a second time is a replay).
+pub(crate) fn interaction_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("16{n:017}")
+}
+
 pub(crate) struct Harness {
     _dir: tempfile::TempDir,
     pub(crate) router: Router,
@@ -144,7 +152,7 @@ pub(crate) fn command(
         .collect();
     json!({
         "type": 2,
-        "id": "1600000000000000001",
+        "id": interaction_id(),
         "application_id": APP_ID,
         "token": format!("token-{sub}-{user}"),
         "version": 1,
@@ -163,6 +171,7 @@ pub(crate) fn command(
 /// An autocomplete interaction with `focused` being typed as `typed`.
 pub(crate) fn autocomplete(user: &str, sub: &str, focused: &str, typed: &str) -> Value {
     json!({
+        "id": interaction_id(),
         "type": 4,
         "token": "token-autocomplete",
         "guild_id": GUILD,
@@ -180,6 +189,7 @@ pub(crate) fn autocomplete(user: &str, sub: &str, focused: &str, typed: &str) ->
 /// A button press.
 pub(crate) fn button(user: &str, custom_id: &str) -> Value {
     json!({
+        "id": interaction_id(),
         "type": 3,
         "token": format!("token-button-{user}"),
         "guild_id": GUILD,
@@ -322,6 +332,47 @@ async fn ping_gets_pong() {
     let h = harness().await;
     let answer = h.send(&json!({ "type": 1, "token": "t" })).await;
     assert_eq!(answer, json!({ "type": 1 }));
+}
+
+/// A signed interaction is accepted once: the same bytes again (a captured request) get 401 and
+/// change nothing. The id is claimed in the store, so every replica on it refuses the replay too
+/// (the store's conformance case `once_keys_have_one_winner_across_handles_until_they_expire`
+/// runs that claim on SQLite, DynamoDB and memory).
+#[tokio::test]
+async fn a_replayed_interaction_is_refused_and_changes_nothing() {
+    let h = harness().await;
+    let body = command(
+        ALICE,
+        GUILD,
+        &[],
+        "schedule",
+        &[
+            ("when", "tomorrow 2pm"),
+            ("duration", "1h"),
+            ("challenge", "rust"),
+        ],
+    )
+    .to_string()
+    .into_bytes();
+    let now = h.now_seconds().to_string();
+    let signature = sign(&now, &body);
+    let (first, answer) = h
+        .post(body.clone(), Some((now.clone(), signature.clone())))
+        .await;
+    assert_eq!(
+        first,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    let (again, _) = h.post(body, Some((now, signature))).await;
+    assert_eq!(again, StatusCode::UNAUTHORIZED, "the replay");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while h.interviews().await.is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(h.interviews().await.len(), 1, "scheduled once");
 }
 
 #[tokio::test]

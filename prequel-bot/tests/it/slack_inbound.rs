@@ -47,6 +47,9 @@ pub(crate) const BOT_TOKEN: &str = "xoxb-test";
 
 pub(crate) struct Harness {
     _dir: tempfile::TempDir,
+    db: std::path::PathBuf,
+    clock: ManualClock,
+    config: SlackConfig,
     pub(crate) router: Router,
     pub(crate) prequel: Prequel,
     state: SlackState,
@@ -66,18 +69,8 @@ pub(crate) async fn harness() -> Harness {
             .single()
             .expect("valid time"),
     );
-    let prequel = Prequel::builder()
-        .store(Arc::new(
-            SqliteStore::open(&dir.path().join("prequel.sqlite3")).expect("open the store"),
-        ))
-        .provisioner(Arc::new(RecordingProvisioner::new(Arc::new(clock.clone()))))
-        .secrets(Arc::new(
-            FileSecrets::open(dir.path().join("secrets")).expect("open the secrets"),
-        ))
-        .clock(Arc::new(clock.clone()))
-        .challenges(vec![ChallengeId::parse("python").expect("valid")])
-        .build()
-        .expect("build the facade");
+    let db = dir.path().join("prequel.sqlite3");
+    let prequel = engine(&db, dir.path(), &clock);
     let api_url: reqwest::Url = format!("{}/", fake.api_url()).parse().expect("url");
     let config = SlackConfig {
         mode: SlackMode::Http,
@@ -91,14 +84,37 @@ pub(crate) async fn harness() -> Harness {
         admins: vec![ADMIN.to_owned()],
     };
     let api = Arc::new(SlackApi::new(SecretString::new(BOT_TOKEN), api_url).expect("client"));
-    let state = SlackState::new(prequel.clone(), config, api, chrono_tz::Europe::Berlin);
+    let state = SlackState::new(
+        prequel.clone(),
+        config.clone(),
+        api,
+        chrono_tz::Europe::Berlin,
+    );
     Harness {
         _dir: dir,
+        db,
+        clock,
+        config,
         router: slack::router(state.clone()),
         state,
         prequel,
         fake,
     }
+}
+
+/// A facade on the SQLite file `db` (its own handle, as another process would open it) with the
+/// recording provisioner.
+fn engine(db: &std::path::Path, dir: &std::path::Path, clock: &ManualClock) -> Prequel {
+    Prequel::builder()
+        .store(Arc::new(SqliteStore::open(db).expect("open the store")))
+        .provisioner(Arc::new(RecordingProvisioner::new(Arc::new(clock.clone()))))
+        .secrets(Arc::new(
+            FileSecrets::open(dir.join("secrets")).expect("open the secrets"),
+        ))
+        .clock(Arc::new(clock.clone()))
+        .challenges(vec![ChallengeId::parse("python").expect("valid")])
+        .build()
+        .expect("build the facade")
 }
 
 /// A form body, URL-encoded.
@@ -107,6 +123,19 @@ fn form(fields: &[(&str, &str)]) -> String {
 }
 
 impl Harness {
+    /// A second replica on the same database file: its own store handle, facade and router.
+    fn replica(&self) -> Router {
+        let prequel = engine(&self.db, self._dir.path(), &self.clock);
+        let api_url = self.config.api_url.clone();
+        let api = Arc::new(SlackApi::new(SecretString::new(BOT_TOKEN), api_url).expect("client"));
+        slack::router(SlackState::new(
+            prequel,
+            self.config.clone(),
+            api,
+            chrono_tz::Europe::Berlin,
+        ))
+    }
+
     pub(crate) fn command_body(&self, user: &str, channel: &str, text: &str) -> String {
         form(&[
             ("token", "legacy"),
@@ -279,6 +308,44 @@ async fn forged_missing_stale_and_replayed_signatures_get_401_and_create_nothing
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(h.interviews().await.is_empty());
     assert!(h.responses().is_empty());
+}
+
+/// A request captured from replica 1 and replayed to replica 2 (same store) is refused there,
+/// for slash commands and buttons alike, and changes nothing.
+#[tokio::test]
+async fn a_request_accepted_by_one_replica_is_refused_by_another() {
+    let h = harness().await;
+    let replica = h.replica();
+    let now = h.clock_seconds().to_string();
+    let command = h.command_body(ALICE, CHANNEL, "schedule tomorrow 2pm 1h python");
+    let button = h.button_body(ALICE, DESTROY_ACTION, "k7mq2xw9ab3c");
+    for (path, body) in [
+        ("/slack/commands", command),
+        ("/slack/interactions", button),
+    ] {
+        let signature = sign(&SecretString::new(SECRET), &now, body.as_bytes());
+        let (first, _) = h.post(path, &body, Some((&now, &signature))).await;
+        assert_eq!(first, StatusCode::OK, "{path} on replica 1");
+        let request = Request::post(path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", &now)
+            .header("x-slack-signature", &signature)
+            .body(Body::from(body.clone()))
+            .expect("request");
+        let replayed = replica.clone().oneshot(request).await.expect("answer");
+        assert_eq!(
+            replayed.status(),
+            StatusCode::UNAUTHORIZED,
+            "{path} replayed to replica 2"
+        );
+    }
+    // Only replica 1's command took effect: one interview, scheduled once.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while h.interviews().await.is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(h.interviews().await.len(), 1);
 }
 
 #[tokio::test]

@@ -30,6 +30,10 @@ use crate::store::{
     Page, PageRequest, StoreError,
 };
 
+mod tokens;
+
+pub use tokens::{API_TOKEN_PREFIX, IssuedApiToken, MAX_TOKEN_USER_CHARS, looks_like_api_token};
+
 /// The per-user setting `tz` writes: the IANA name of the user's zone.
 pub const TIME_ZONE_SETTING: &str = "tz";
 
@@ -92,6 +96,10 @@ pub enum PrequelError {
     /// changed. The message says whose it is and who may.
     #[error("{0}")]
     Forbidden(String),
+    /// An input other than a command's words (a token's user name, a token id) is not
+    /// acceptable; the message says what would be. Nothing changed.
+    #[error("{0}")]
+    Invalid(String),
     /// The store failed; details are logged, not shown.
     #[error("store error: {0}")]
     Store(#[from] StoreError),
@@ -111,8 +119,11 @@ impl PrequelError {
             Self::NotFound(id) => {
                 format!("there is no interview `{id}` (see `list` for yours)")
             }
-            Self::Refused(message) | Self::Forbidden(message) => message.clone(),
+            Self::Refused(message) | Self::Forbidden(message) | Self::Invalid(message) => {
+                message.clone()
+            }
             Self::Store(StoreError::Conflict(message)) => message.clone(),
+            Self::Store(StoreError::NotFound { what }) => format!("{what} not found"),
             Self::Store(_) => {
                 "Prequel could not reach its database; please try again in a minute".to_owned()
             }

@@ -32,6 +32,6 @@ pub mod store;
 pub mod testkit;
 
 pub use facade::{
-    Background, BuildError, Outcome, Prequel, PrequelBuilder, PrequelConfig, PrequelError,
-    TIME_ZONE_SETTING,
+    API_TOKEN_PREFIX, Background, BuildError, IssuedApiToken, MAX_TOKEN_USER_CHARS, Outcome,
+    Prequel, PrequelBuilder, PrequelConfig, PrequelError, TIME_ZONE_SETTING, looks_like_api_token,
 };

@@ -1,7 +1,11 @@
 //! Who may call what.
 //!
-//! - The admin token, `Authorization: Bearer <token>`, opens every `/api` route. It is the only
-//!   key to `POST /api/commands`, the one route that changes anything.
+//! - The admin token, `Authorization: Bearer <token>`, opens every `/api` route and acts as an
+//!   admin.
+//! - A personal API token (`pqt_…`, made by an admin with `POST /api/tokens`) opens
+//!   `POST /api/commands` only, acting as its user: a member, under the same ownership rule as
+//!   in chat. On every other route it is refused with 403 (its holder has no business with
+//!   everyone's listings), so a script learns at once which key it holds.
 //! - The status page's session cookie, [`SESSION_COOKIE`], opens the read-only routes: the page,
 //!   the event stream and the interview listings. A person gets it by typing the admin token into
 //!   the page's sign-in form once. Its value is `<issued at>.<mac>`: the Unix second it was
@@ -24,7 +28,9 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{Extensions, HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use prequel_core::access::Actor;
 use prequel_core::domain::SecretString;
+use prequel_core::looks_like_api_token;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -55,6 +61,19 @@ pub(crate) enum ReadAccess {
     Loopback,
 }
 
+/// Who is calling `POST /api/commands`, as its credential says (put in the request's
+/// extensions by [`require_caller`]).
+#[derive(Debug, Clone)]
+pub(crate) enum Caller {
+    /// The admin token.
+    Admin,
+    /// A personal API token, acting as its user.
+    Person(Actor),
+}
+
+const NEEDS_ADMIN: &str = "this needs the admin token: send `Authorization: Bearer <token>` \
+                           (the server keeps it in <data dir>/admin-token)";
+
 /// Lets the request through only with `Authorization: Bearer <admin token>`.
 pub(crate) async fn require_admin(
     State(state): State<ApiState>,
@@ -62,13 +81,44 @@ pub(crate) async fn require_admin(
     next: Next,
 ) -> Result<Response, ApiError> {
     let Some(value) = request.headers().get(header::AUTHORIZATION) else {
+        return Err(ApiError::Unauthorized(NEEDS_ADMIN.to_owned()));
+    };
+    check_admin(value, &state.admin_token)?;
+    Ok(next.run(request).await)
+}
+
+/// Lets the request through with the admin token or a valid personal API token, and records
+/// which in the request's extensions as a [`Caller`].
+pub(crate) async fn require_caller(
+    State(state): State<ApiState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let Some(value) = request.headers().get(header::AUTHORIZATION) else {
         return Err(ApiError::Unauthorized(
-            "this needs the admin token: send `Authorization: Bearer <token>` \
-             (the server keeps it in <data dir>/admin-token)"
+            "this needs a token: send `Authorization: Bearer <token>` with the admin token \
+             (kept in <data dir>/admin-token) or your personal API token"
                 .to_owned(),
         ));
     };
-    check_bearer(value, &state.admin_token)?;
+    let presented = bearer(value)?;
+    let caller = if token_matches(presented, &state.admin_token) {
+        Caller::Admin
+    } else if looks_like_api_token(presented) {
+        match state.prequel.authenticate_api_token(presented).await? {
+            Some(actor) => Caller::Person(actor),
+            None => {
+                return Err(ApiError::Unauthorized(
+                    "this API token is not valid: unknown, revoked or mistyped; ask a Prequel \
+                     admin for a new one (`prequel token create --user NAME`)"
+                        .to_owned(),
+                ));
+            }
+        }
+    } else {
+        return Err(wrong_admin_token());
+    };
+    request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
 }
 
@@ -98,7 +148,7 @@ pub(crate) fn read_access(
     extensions: &Extensions,
 ) -> Result<Option<ReadAccess>, ApiError> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
-        check_bearer(value, &state.admin_token)?;
+        check_admin(value, &state.admin_token)?;
         return Ok(Some(ReadAccess::Token));
     }
     if has_session(headers, &state.admin_token, state.prequel.now().timestamp()) {
@@ -110,26 +160,42 @@ pub(crate) fn read_access(
     Ok(None)
 }
 
-fn check_bearer(
-    value: &axum::http::HeaderValue,
-    admin_token: &SecretString,
-) -> Result<(), ApiError> {
-    let presented = value
+/// The token of an `Authorization: Bearer <token>` header (any case of `Bearer`).
+fn bearer(value: &axum::http::HeaderValue) -> Result<&str, ApiError> {
+    value
         .to_str()
         .ok()
         .and_then(|text| text.trim_start().split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    match presented {
-        Some(token) if token_matches(token, admin_token) => Ok(()),
-        Some(_) => Err(ApiError::Unauthorized(
-            "the admin token is wrong; use the one in the server's <data dir>/admin-token"
+        .map(|(_, token)| token.trim())
+        .ok_or_else(|| {
+            ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".to_owned())
+        })
+}
+
+/// Accepts the admin token only; a personal API token is told it is the wrong kind of key.
+fn check_admin(
+    value: &axum::http::HeaderValue,
+    admin_token: &SecretString,
+) -> Result<(), ApiError> {
+    let presented = bearer(value)?;
+    if token_matches(presented, admin_token) {
+        Ok(())
+    } else if looks_like_api_token(presented) {
+        Err(ApiError::Forbidden(
+            "a personal API token opens `POST /api/commands` only (use `list` and `status` \
+             there); this route needs the admin token"
                 .to_owned(),
-        )),
-        None => Err(ApiError::Unauthorized(
-            "the Authorization header must be `Bearer <token>`".to_owned(),
-        )),
+        ))
+    } else {
+        Err(wrong_admin_token())
     }
+}
+
+fn wrong_admin_token() -> ApiError {
+    ApiError::Unauthorized(
+        "the admin token is wrong; use the one in the server's <data dir>/admin-token".to_owned(),
+    )
 }
 
 /// Whether `presented` is the admin token, compared in constant time.
@@ -334,11 +400,17 @@ mod tests {
             "bEaReR  t0ken ",
         ] {
             let value = axum::http::HeaderValue::from_str(header).expect("value");
-            assert!(check_bearer(&value, &token).is_ok(), "{header:?}");
+            assert!(check_admin(&value, &token).is_ok(), "{header:?}");
         }
-        for header in ["Basic t0ken", "Bearer", "t0ken", "Bearer t0ken2"] {
+        for header in [
+            "Basic t0ken",
+            "Bearer",
+            "t0ken",
+            "Bearer t0ken2",
+            "Bearer pqt_aaaaaaaaaaaa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
             let value = axum::http::HeaderValue::from_str(header).expect("value");
-            assert!(check_bearer(&value, &token).is_err(), "{header:?}");
+            assert!(check_admin(&value, &token).is_err(), "{header:?}");
         }
     }
 

@@ -107,7 +107,7 @@ impl From<PrequelError> for ApiError {
     fn from(error: PrequelError) -> Self {
         let message = error.user_message();
         match error {
-            PrequelError::Command(_) => Self::BadRequest(message),
+            PrequelError::Command(_) | PrequelError::Invalid(_) => Self::BadRequest(message),
             PrequelError::NotFound(_) => Self::NotFound(message),
             PrequelError::Forbidden(_) => Self::Forbidden(message),
             // Raced with expiry or a delete between two reads; the store's text names the record.

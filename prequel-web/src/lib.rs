@@ -62,7 +62,7 @@
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use chrono_tz::Tz;
 use prequel_core::Prequel;
 use prequel_core::domain::SecretString;
@@ -80,6 +80,7 @@ mod page;
 mod render;
 mod routes;
 mod sse;
+mod tokens;
 
 pub use error::ApiError;
 pub use extract::BODY_LIMIT;
@@ -164,9 +165,17 @@ impl Default for WebConfig {
 
 /// The HTTP routes of Prequel (see the crate documentation for the API).
 pub fn router(state: ApiState) -> Router {
-    // The routes that change something: the admin token only.
-    let api = Router::new()
+    // Commands: the admin token, or a personal API token acting as its user (see `auth`).
+    let commands = Router::new()
         .route("/api/commands", post(routes::command))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_caller,
+        ));
+    // The admin's routes: the admin token only.
+    let api = Router::new()
+        .route("/api/tokens", post(tokens::create).get(tokens::list))
+        .route("/api/tokens/{id}", delete(tokens::revoke))
         // Not secret, but it shows how busy the service is and when (see `metrics`).
         .route("/metrics", get(metrics::metrics))
         // A route layer runs only for matched routes, so unknown paths are a 404, not a 401.
@@ -193,6 +202,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/", get(page::index))
         .route("/session", post(page::sign_in))
         .route("/session/logout", post(page::sign_out))
+        .merge(commands)
         .merge(api)
         .merge(read)
         .fallback(routes::not_found)

@@ -50,6 +50,7 @@ const MAX_PAGES: usize = 100;
     responses(
         (status = 200, description = "Prometheus text format 0.0.4 (`text/plain; version=0.0.4`).", content_type = "text/plain", body = String),
         (status = 401, description = "No admin token, or the wrong one (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "A personal API token: only the admin token reads metrics (`forbidden`).", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]

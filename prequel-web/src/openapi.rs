@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use crate::error::ErrorBody;
 #[cfg(test)]
 use crate::error::{ApiError, error_codes};
-use crate::{metrics, routes};
+use crate::{metrics, routes, tokens};
 
 /// `GET /api/openapi.json`: this document.
 #[utoipa::path(
@@ -81,6 +81,7 @@ fn stream_event_name_schema() -> Object {
     responses(
         (status = 200, description = "Server-sent events, one JSON object per `data:`: `connection` first, `operation_status` (every open interview) right after and then periodically, `heartbeat` every 30 s, `operation_update`, `operation_logs`, `scheduler_event`. The stream stays open until the client leaves or the server stops.", content_type = "text/event-stream", body = StreamEvent),
         (status = 401, description = "No admin token or session, or a wrong token (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "A personal API token: it opens `POST /api/commands` only (`forbidden`).", body = ErrorBody),
         (status = 503, description = "The store is unreachable; retry later (`unavailable`).", body = ErrorBody),
     ),
     security(("bearer" = []), ("session" = [])),
@@ -101,6 +102,9 @@ fn events() {}
         routes::list,
         routes::one,
         events,
+        tokens::create,
+        tokens::list,
+        tokens::revoke,
         routes::healthz,
         routes::readyz,
         metrics::metrics,
@@ -111,13 +115,14 @@ fn events() {}
     tags(
         (name = "interviews", description = "Commands and the interviews they make."),
         (name = "events", description = "Live changes."),
+        (name = "tokens", description = "Personal API tokens (admin token only)."),
         (name = "health", description = "Probes, metrics and this document."),
     ),
 )]
 struct ApiDoc;
 
 /// Declares the schemes the operations name: `bearer`, the admin token, which opens every
-/// route; `session`, the status page's cookie, which opens the read-only ones (see `auth`).
+/// route, or a personal API token, which opens `POST /api/commands` only; `session`, the status page's cookie, which opens the read-only ones (see `auth`).
 /// Read-only routes are also open to loopback peers when `WebConfig::open_on_loopback` is set;
 /// that is a deployment switch, not a scheme, so the document leaves it out.
 struct Security;
@@ -131,7 +136,9 @@ impl Modify for Security {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "The admin token, kept in the server's <data dir>/admin-token.",
+                        "The admin token, kept in the server's <data dir>/admin-token; or, for \
+                         `POST /api/commands` only, a personal API token (`pqt_…`) acting as \
+                         its user.",
                     ))
                     .build(),
             ),

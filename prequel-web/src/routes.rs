@@ -3,9 +3,9 @@
 //! Each carries its `#[utoipa::path]`: the route, its parameters, and every answer it can give,
 //! errors included, for the OpenAPI document (`crate::openapi`).
 
-use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
+use axum::{Extension, Json};
 use prequel_core::access::Actor;
 use prequel_core::command::parse_zone;
 use prequel_core::domain::{InterviewId, Platform, Requester};
@@ -14,6 +14,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::ApiState;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::error::ErrorBody;
 use crate::extract::{ApiJson, ApiQuery};
@@ -82,7 +83,9 @@ pub(crate) struct CommandRequest {
     tz: Option<String>,
     /// On whose behalf the admin asks (default: the admin itself, recorded as `api`): 1 to 64
     /// printable characters once trimmed, a login. The interview is recorded as that person's,
-    /// shown as "admin on behalf of NAME", so the audit trail says who really acted.
+    /// shown as "admin on behalf of NAME", so the audit trail says who really acted. Only the
+    /// admin token may name someone: with a personal API token it is refused (403), since the
+    /// token already says who is asking.
     #[schema(example = "alice")]
     user: Option<String>,
 }
@@ -90,15 +93,29 @@ pub(crate) struct CommandRequest {
 /// The longest `user` accepted: a login or display name, not a paragraph.
 const MAX_USER_CHARS: usize = 64;
 
-/// The caller of `POST /api/commands`. The admin token is the only credential the API has, so
-/// the caller is the admin; a `user` names the person the admin acts for.
-fn admin_actor(user: Option<String>) -> Result<Actor, ApiError> {
-    let Some(user) = user else {
-        return Ok(Actor::admin(Requester {
-            platform: Platform::Cli,
-            user_id: "api".to_owned(),
-            display_name: "admin".to_owned(),
-        }));
+/// The admin acting as itself, recorded as `api`.
+pub(crate) fn api_admin() -> Actor {
+    Actor::admin(Requester {
+        platform: Platform::Cli,
+        user_id: "api".to_owned(),
+        display_name: "admin".to_owned(),
+    })
+}
+
+/// Who the command acts for. The credential decides ([`Caller`]); `user` may only narrow the
+/// admin token down to "admin on behalf of NAME".
+fn actor_for(caller: Caller, user: Option<String>) -> Result<Actor, ApiError> {
+    let user = match (caller, user) {
+        (Caller::Admin, None) => return Ok(api_admin()),
+        (Caller::Admin, Some(user)) => user,
+        (Caller::Person(actor), None) => return Ok(actor),
+        (Caller::Person(actor), Some(_)) => {
+            return Err(ApiError::Forbidden(format!(
+                "`user` is for the admin token only: a personal API token always acts as its \
+                 own user ({}); leave `user` out",
+                actor.requester.user_id
+            )));
+        }
     };
     let user = user.trim().to_owned();
     if user.is_empty()
@@ -127,9 +144,9 @@ fn admin_actor(user: Option<String>) -> Result<Actor, ApiError> {
     responses(
         (status = 200, description = "What the command did; `action` names it.", body = CommandAnswer),
         (status = 400, description = "Malformed JSON, wrong content type, unknown keys, a bad `user` or `tz`, or words the grammar refuses (`bad_request`; the message says what would work).", body = ErrorBody),
-        (status = 401, description = "No admin token, or the wrong one (`unauthorized`).", body = ErrorBody),
+        (status = 401, description = "No token, a wrong admin token, or a personal token that is unknown or revoked (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "Not allowed for this caller: someone else's interview, `list all`, or `user` with a personal token (`forbidden`).", body = ErrorBody),
         (status = 404, description = "The words name an interview that does not exist (`not_found`).", body = ErrorBody),
-        (status = 403, description = "Not allowed for this caller: `list all` or someone else's interview (`forbidden`).", body = ErrorBody),
         (status = 409, description = "Valid, but not possible now: already started, already ended (`conflict`).", body = ErrorBody),
         (status = 413, description = "The body is larger than 16 KiB (`payload_too_large`).", body = ErrorBody),
         (status = 503, description = "The store or the secret store is unreachable; retry later (`unavailable`).", body = ErrorBody),
@@ -138,9 +155,10 @@ fn admin_actor(user: Option<String>) -> Result<Actor, ApiError> {
 )]
 pub(crate) async fn command(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     ApiJson(request): ApiJson<CommandRequest>,
 ) -> Result<Json<CommandAnswer>, ApiError> {
-    let actor = admin_actor(request.user)?;
+    let actor = actor_for(caller, request.user)?;
     let zone = match request.tz.as_deref() {
         Some(text) => parse_zone(text).map_err(|e| ApiError::BadRequest(e.user_message()))?,
         None => state.default_zone,
@@ -179,6 +197,7 @@ const DEFAULT_PAGE: u32 = 50;
         (status = 200, description = "One page of interviews, soonest first.", body = InterviewPage),
         (status = 400, description = "A bad `all`, `limit` or `after`, or an unknown parameter (`bad_request`).", body = ErrorBody),
         (status = 401, description = "No admin token or session, or a wrong token (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "A personal API token: it opens `POST /api/commands` only (`forbidden`).", body = ErrorBody),
         (status = 503, description = "The store is unreachable; retry later (`unavailable`).", body = ErrorBody),
     ),
     security(("bearer" = []), ("session" = [])),
@@ -220,6 +239,7 @@ pub(crate) async fn list(
         (status = 200, description = "The interview and its operations.", body = InterviewDetail),
         (status = 400, description = "The id is not an interview id (`bad_request`).", body = ErrorBody),
         (status = 401, description = "No admin token or session, or a wrong token (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "A personal API token: it opens `POST /api/commands` only (`forbidden`).", body = ErrorBody),
         (status = 404, description = "No such interview, or it has expired (`not_found`).", body = ErrorBody),
         (status = 503, description = "The store is unreachable; retry later (`unavailable`).", body = ErrorBody),
     ),

@@ -309,7 +309,7 @@ pub struct ChangeBatch {
 }
 
 /// A personal API token as the store keeps it: whom it speaks for, and a hash of its secret —
-/// never the secret itself (see `crate::tokens`).
+/// never the secret itself (see [`Prequel::create_api_token`](crate::Prequel::create_api_token)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiToken {
     /// The token's public id (the part before its secret): 12 lowercase letters and digits.

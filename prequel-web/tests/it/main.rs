@@ -10,3 +10,4 @@ mod openapi;
 mod page;
 mod sse;
 mod support;
+mod tokens;

@@ -176,7 +176,9 @@ async fn the_document_needs_no_token_and_names_the_crate_version_and_the_bearer_
     assert_eq!(
         document["components"]["securitySchemes"]["bearer"],
         json!({"type": "http", "scheme": "bearer",
-               "description": "The admin token, kept in the server's <data dir>/admin-token."})
+               "description": "The admin token, kept in the server's <data dir>/admin-token; or, \
+                               for `POST /api/commands` only, a personal API token (`pqt_…`) \
+                               acting as its user."})
     );
     let events = &document["paths"]["/api/events"]["get"]["responses"]["200"]["content"];
     assert!(events.get("text/event-stream").is_some(), "{events}");
@@ -193,6 +195,11 @@ async fn real_answers_fit_their_documented_schemas() {
         .await;
     let cancelled = engine.words("schedule tomorrow 4pm 1h python").await;
     engine.words(&format!("cancel {cancelled}")).await;
+    let (_, _, made) = engine
+        .send("POST", "/api/tokens", true, Some(json!({"user": "bob"})))
+        .await;
+    let made: Value = serde_json::from_str(&made).expect("JSON");
+    let token_id = made["api_token"]["id"].as_str().expect("a token id");
     let mut checked = 0;
     for (method, uri, body, status) in [
         (
@@ -260,12 +267,20 @@ async fn real_answers_fit_their_documented_schemas() {
         ("GET", "/api/interviews/0", None, 400),
         ("GET", "/healthz", None, 200),
         ("GET", "/readyz", None, 503),
+        ("POST", "/api/tokens", Some(json!({"user": "alice"})), 201),
+        ("POST", "/api/tokens", Some(json!({"user": "a b"})), 400),
+        ("GET", "/api/tokens", None, 200),
+        ("DELETE", &format!("/api/tokens/{token_id}"), None, 200),
+        ("DELETE", "/api/tokens/aaaaaaaaaaaa", None, 404),
+        ("DELETE", "/api/tokens/A", None, 400),
     ] {
         let (got, content_type, text) = engine.send(method, uri, true, body).await;
         assert_eq!(got.as_u16(), status, "{method} {uri}: {text}");
         let path = uri.split('?').next().unwrap_or(uri);
         let template = if path.starts_with("/api/interviews/") {
             "/api/interviews/{id}"
+        } else if path.starts_with("/api/tokens/") {
+            "/api/tokens/{id}"
         } else {
             path
         };
@@ -286,7 +301,7 @@ async fn real_answers_fit_their_documented_schemas() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 20);
+    assert_eq!(checked, 26);
 }
 
 /// Checks `value` against `schema`, for the part of JSON Schema the generated document uses:

@@ -17,6 +17,8 @@ pub const SERVER_ZONE: chrono_tz::Tz = chrono_tz::America::New_York;
 pub struct Api {
     _dir: tempfile::TempDir,
     router: Router,
+    /// The engine's clock, to move time.
+    pub clock: prequel_core::clock::ManualClock,
 }
 
 /// One answer: status, the body as JSON and as the raw text (to scan for secrets).
@@ -52,16 +54,19 @@ impl Answer {
 /// A facade standing at Monday 2026-11-23 10:00 UTC, with challenges python, sql, javascript.
 pub fn api() -> Api {
     let dir = tempfile::tempdir().expect("temp dir");
-    let prequel = testkit::engine::in_dir(dir.path())
+    let engine = testkit::engine::in_dir(dir.path())
         .challenges(&["python", "sql", "javascript"])
-        .build()
-        .prequel;
+        .build();
     let router = router(ApiState::new(
-        prequel,
+        engine.prequel,
         SecretString::new(TOKEN),
         SERVER_ZONE,
     ));
-    Api { _dir: dir, router }
+    Api {
+        _dir: dir,
+        router,
+        clock: engine.clock,
+    }
 }
 
 impl Api {
@@ -85,10 +90,21 @@ impl Api {
 
     /// A request with the admin token and, if given, a JSON body.
     pub async fn call(&self, method: Method, uri: &str, body: Option<Value>) -> Answer {
+        self.call_as(TOKEN, method, uri, body).await
+    }
+
+    /// A request with `token` as its bearer and, if given, a JSON body.
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: Method,
+        uri: &str,
+        body: Option<Value>,
+    ) -> Answer {
         let mut request = Request::builder()
             .method(method)
             .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
         let body = match body {
             Some(body) => {
                 request = request.header(header::CONTENT_TYPE, "application/json");

@@ -1,8 +1,6 @@
 //! `prequel interview WORDS…`: the same words as `/interview` in chat, sent to a running
 //! `prequel serve` over its JSON API.
 
-use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -12,9 +10,10 @@ use chrono_tz::Tz;
 use clap::Args;
 use prequel_core::command::parse_zone;
 use prequel_core::domain::SecretString;
-use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+use super::client::{Client, Failure, ServerArgs, say, say_err};
 
 /// Arguments of `prequel interview`.
 #[derive(Debug, Args)]
@@ -27,33 +26,8 @@ pub struct InterviewArgs {
     #[arg(long)]
     json: bool,
 
-    /// The `prequel serve` to talk to
-    #[arg(long, value_name = "URL", env = "PREQUEL_SERVER", default_value = DEFAULT_SERVER)]
-    server: String,
-
-    /// The server's admin token; prefer --token-file (a flag shows in every process listing)
-    /// [default: read from <data dir>/admin-token]
-    #[arg(
-        long,
-        value_name = "TOKEN",
-        env = "PREQUEL_TOKEN",
-        hide_env_values = true,
-        conflicts_with = "token_file"
-    )]
-    token: Option<String>,
-
-    /// A file holding the server's admin token
-    #[arg(long, value_name = "FILE", env = "PREQUEL_TOKEN_FILE")]
-    token_file: Option<PathBuf>,
-
-    /// The server's data dir, where its admin token is
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "PREQUEL_DATA_DIR",
-        default_value = "./.prequel"
-    )]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    server: ServerArgs,
 
     /// For `now`: return once the interview is recorded instead of waiting until it is ready
     #[arg(long)]
@@ -67,8 +41,6 @@ pub struct InterviewArgs {
     #[arg(value_name = "WORDS", required = true)]
     words: Vec<String>,
 }
-
-const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
 
 /// How often `now` asks for the interview's state while it is provisioned: a cheap local request,
 /// and a start takes ≈ 0.4 s, so a coarse poll would add most of a start again (issue 4's event
@@ -101,38 +73,25 @@ struct InterviewJson {
     password: Option<String>,
 }
 
-/// Why a request did not produce an answer.
-enum Failure {
-    /// The server refused the input (400, 404, 409): exit 2.
-    Refused(String),
-    /// Anything else (no server, bad token, server error): exit 1.
-    Failed(String),
-}
-
 /// Runs `prequel interview`.
 pub fn run(args: InterviewArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    match runtime.block_on(interview(&args)) {
-        Ok(code) => Ok(code),
-        Err(Failure::Refused(message)) => super::refuse(&message),
-        Err(Failure::Failed(message)) => super::fail(&message),
-    }
+    runtime.block_on(interview(&args)).or_else(Failure::report)
 }
 
 async fn interview(args: &InterviewArgs) -> Result<ExitCode, Failure> {
-    let client = Client::new(args)?;
+    let client = Client::new(&args.server)?;
     let zone = args.tz.unwrap_or_else(crate::config::system_zone);
-    let user = std::env::var("USER").unwrap_or_else(|_| "cli".to_owned());
     let text = args.words.join(" ");
-    let answer = client
-        .post(
-            "/api/commands",
-            &json!({"text": text, "tz": zone.name(), "user": user}),
-        )
-        .await?;
+    let mut body = json!({"text": text, "tz": zone.name()});
+    // A personal token is its user; the admin token acts on behalf of the login running this.
+    if !client.is_personal() {
+        body["user"] = json!(std::env::var("USER").unwrap_or_else(|_| "cli".to_owned()));
+    }
+    let answer = client.post("/api/commands", &body).await?;
     let action = answer["action"].as_str().unwrap_or_default().to_owned();
     let password = answer["password"].as_str().map(SecretString::new);
     let interview = match answer.get("interview") {
@@ -201,8 +160,12 @@ async fn wait_until_ready(
             _ => {}
         }
         tokio::time::sleep(POLL_EVERY).await;
+        // `status` through the commands route, which either kind of token opens.
         match client
-            .get(&format!("/api/interviews/{}", interview.id))
+            .post(
+                "/api/commands",
+                &json!({"text": format!("status {}", interview.id)}),
+            )
             .await
         {
             Ok(answer) => {
@@ -361,131 +324,6 @@ fn describe_times(interview: &InterviewJson) -> String {
     )
 }
 
-fn say(text: &str) {
-    // A closed stdout (`| head`) is not worth an error of our own.
-    let _ = writeln!(std::io::stdout().lock(), "{text}");
-}
-
-fn say_err(text: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{text}");
-}
-
 fn print_json(value: &Value) {
     say(&value.to_string());
-}
-
-/// The API client: the server's address and the admin token.
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    token: Option<SecretString>,
-    /// Where the token was looked for, for the hint on a 401.
-    token_hint: String,
-}
-
-impl Client {
-    fn new(args: &InterviewArgs) -> Result<Self, Failure> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| Failure::Failed(format!("cannot make an HTTP client: {e}")))?;
-        let token_file = args.data_dir.join("admin-token");
-        let (token, token_hint) = match (&args.token, &args.token_file) {
-            (Some(token), _) => {
-                if std::env::var("PREQUEL_TOKEN").ok().as_deref() != Some(token.as_str()) {
-                    say_err(
-                        "warning: --token shows the admin token to everyone who can list this \
-                         machine's processes; use --token-file FILE instead",
-                    );
-                }
-                (
-                    Some(SecretString::new(token.trim())),
-                    "from --token or PREQUEL_TOKEN".to_owned(),
-                )
-            }
-            (None, Some(file)) => {
-                let text = std::fs::read_to_string(file).map_err(|e| {
-                    Failure::Failed(format!(
-                        "cannot read the token file {}: {e}",
-                        file.display()
-                    ))
-                })?;
-                (
-                    Some(SecretString::new(text.trim())),
-                    format!("read from {}", file.display()),
-                )
-            }
-            // No token is not an error yet: the server may be down (the better hint), and its
-            // 401 says what is missing.
-            (None, None) => (
-                std::fs::read_to_string(&token_file)
-                    .ok()
-                    .map(|t| SecretString::new(t.trim())),
-                format!(
-                    "read from {}; pass --token-file or set PREQUEL_TOKEN_FILE",
-                    token_file.display()
-                ),
-            ),
-        };
-        Ok(Self {
-            http,
-            base: args.server.trim_end_matches('/').to_owned(),
-            token,
-            token_hint,
-        })
-    }
-
-    async fn post(&self, path: &str, body: &Value) -> Result<Value, Failure> {
-        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
-            .await
-    }
-
-    async fn get(&self, path: &str) -> Result<Value, Failure> {
-        self.send(self.http.get(format!("{}{path}", self.base)))
-            .await
-    }
-
-    async fn send(&self, mut request: reqwest::RequestBuilder) -> Result<Value, Failure> {
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token.expose());
-        }
-        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if status.is_success() {
-            return Ok(body);
-        }
-        let message = body["error"]["message"]
-            .as_str()
-            .map_or_else(|| format!("the server answered {status}"), str::to_owned);
-        Err(match status {
-            StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND | StatusCode::CONFLICT => {
-                Failure::Refused(message)
-            }
-            StatusCode::UNAUTHORIZED => {
-                Failure::Failed(format!("{message} (token {})", self.token_hint))
-            }
-            _ => Failure::Failed(message),
-        })
-    }
-
-    fn unreachable(&self, error: &reqwest::Error) -> Failure {
-        let why = if error.is_timeout() {
-            "it did not answer in time"
-        } else if error.is_connect() {
-            "nothing answered"
-        } else if error.is_builder() {
-            return Failure::Failed(format!(
-                "`{}` is not a server URL like {DEFAULT_SERVER}",
-                self.base
-            ));
-        } else {
-            "the connection failed"
-        };
-        Failure::Failed(format!(
-            "cannot reach the Prequel server at {}: {why}; is `prequel serve` running? (choose the server with --server or PREQUEL_SERVER)",
-            self.base
-        ))
-    }
 }

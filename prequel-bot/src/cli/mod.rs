@@ -13,10 +13,12 @@ use clap::{Parser, Subcommand};
 #[cfg(feature = "aws")]
 mod aws;
 mod challenges;
+mod client;
 mod discord;
 mod interview;
 mod parse;
 mod serve;
+mod token;
 
 /// Prequel: coding interviews on demand from chat.
 ///
@@ -55,6 +57,13 @@ pub enum CliCommand {
     /// stderr as `error: …`), 1 when the server could not be reached or failed.
     Interview(interview::InterviewArgs),
 
+    /// Make, list and revoke personal API tokens (admins; `prequel token create --user NAME`)
+    ///
+    /// A personal token lets its holder use `prequel interview --token-file FILE` as themselves:
+    /// their own interviews and the ones they were named on. The token is printed once, on
+    /// stdout; the server keeps only its hash. Needs the admin token.
+    Token(token::TokenArgs),
+
     /// Set up the Discord application (`prequel discord register`)
     Discord(discord::DiscordArgs),
 
@@ -68,6 +77,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         CliCommand::Parse(args) => parse::run(args),
         CliCommand::Serve(args) => serve::run(*args),
         CliCommand::Interview(args) => interview::run(args),
+        CliCommand::Token(args) => token::run(args),
         CliCommand::Discord(args) => discord::run(args),
         CliCommand::Challenges(args) => challenges::run(args),
     }

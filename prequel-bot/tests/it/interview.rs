@@ -135,11 +135,115 @@ fn a_wrong_token_fails_with_the_servers_401_message() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(
-        lines[0].starts_with("warning: --token shows the admin token to everyone"),
+        lines[0].starts_with("warning: --token shows the token to everyone"),
         "{text}"
     );
     assert!(
         lines[1].starts_with("error: the admin token is wrong"),
         "{text}"
     );
+}
+
+/// Personal tokens end to end: the admin makes them with `prequel token`, each person uses
+/// `prequel interview --token-file` as themselves, another person's token reaches nothing of
+/// theirs, and a revoked token opens nothing.
+#[test]
+fn personal_tokens_let_each_person_use_the_cli_as_themselves_and_no_one_else() {
+    let Some(server) =
+        server("personal_tokens_let_each_person_use_the_cli_as_themselves_and_no_one_else")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut files = Vec::new();
+    for user in ["alice", "bob"] {
+        let made = server.token_cli(&["create", "--user", user]).expect("run");
+        assert_eq!(made.status.code(), Some(0), "{}", stderr(&made));
+        let token = String::from_utf8(made.stdout.clone()).expect("UTF-8");
+        assert!(
+            token.starts_with("pqt_") && token.lines().count() == 1,
+            "{token}"
+        );
+        assert!(
+            stderr(&made).contains(&format!("for {user}")),
+            "{}",
+            stderr(&made)
+        );
+        let file = dir.path().join(user);
+        std::fs::write(&file, &token).expect("write the token file");
+        files.push((file.to_string_lossy().into_owned(), token.trim().to_owned()));
+    }
+    let [(alice, alice_token), (bob, _)] = [files[0].clone(), files[1].clone()];
+    let as_user = |file: &str, args: &[&str]| {
+        let mut all = vec!["--token-file", file];
+        all.extend_from_slice(args);
+        interview(&server, &all).expect("run")
+    };
+
+    let created = as_user(&alice, &["--json", "now", "30m", "python"]);
+    assert_eq!(created.status.code(), Some(0), "{}", stderr(&created));
+    let created: Value = serde_json::from_slice(&created.stdout).expect("JSON");
+    assert_eq!(created["status"], "active", "{created}");
+    let id = created["id"].as_str().expect("id").to_owned();
+    let password = created["password"].as_str().expect("password").to_owned();
+
+    let listed = as_user(&alice, &["--json", "list"]);
+    let listed: Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    assert_eq!(listed["interviews"][0]["id"], id.as_str(), "{listed}");
+    let listed = as_user(&bob, &["--json", "list"]);
+    let listed: Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    assert_eq!(listed, json!({"interviews": []}));
+
+    for words in [["creds", &id], ["destroy", &id], ["status", &id]] {
+        let refused = as_user(&bob, &words);
+        assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+        assert!(
+            stderr(&refused).starts_with(&format!("error: interview `{id}` is alice's")),
+            "{}",
+            stderr(&refused)
+        );
+        assert!(refused.stdout.is_empty());
+    }
+    let creds = as_user(&alice, &["--json", "creds", &id]);
+    let creds: Value = serde_json::from_slice(&creds.stdout).expect("JSON");
+    assert_eq!(
+        creds["password"],
+        password.as_str(),
+        "still hers, still alive"
+    );
+
+    let list = server.token_cli(&["list"]).expect("run");
+    assert_eq!(list.status.code(), Some(0), "{}", stderr(&list));
+    let text = String::from_utf8(list.stdout).expect("UTF-8");
+    assert_eq!(text.lines().count(), 3, "a header and two tokens: {text}");
+    assert!(text.contains("alice") && text.contains("bob"), "{text}");
+    assert!(
+        !text.contains(&alice_token[17..]),
+        "no secret listed: {text}"
+    );
+
+    let alice_id = &alice_token[4..16];
+    let revoked = server.token_cli(&["revoke", alice_id]).expect("run");
+    assert_eq!(revoked.status.code(), Some(0), "{}", stderr(&revoked));
+    let after = as_user(&alice, &["list"]);
+    assert_eq!(after.status.code(), Some(1), "{}", stderr(&after));
+    assert!(
+        stderr(&after).starts_with("error: this API token is not valid"),
+        "{}",
+        stderr(&after)
+    );
+    let unknown = server.token_cli(&["revoke", "aaaaaaaaaaaa"]).expect("run");
+    assert_eq!(unknown.status.code(), Some(2), "{}", stderr(&unknown));
+    assert_eq!(
+        stderr(&unknown),
+        "error: API token aaaaaaaaaaaa not found\n"
+    );
+    let as_token = server
+        .token_cli(&["--token-file", &bob, "list"])
+        .expect("run");
+    assert_eq!(as_token.status.code(), Some(2), "{}", stderr(&as_token));
+    assert!(stderr(&as_token).contains("this route needs the admin token"));
+
+    let destroyed = interview(&server, &["destroy", &id]).expect("run");
+    assert_eq!(destroyed.status.code(), Some(0), "{}", stderr(&destroyed));
 }

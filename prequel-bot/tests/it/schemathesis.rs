@@ -31,6 +31,12 @@ max-stream-events = 1
 include-path = "/api/commands"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "404", "409"]
 
+# - a token id: any 12 letters and digits fit the schema, but only the ones the server made
+#   name a token; the others are 404.
+[[operations]]
+include-path = "/api/tokens/{id}"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "404"]
+
 # - `after`, the opaque page token only the server's own `next` gives out.
 [[operations]]
 include-path = "/api/interviews"

@@ -279,6 +279,16 @@ impl Server {
             .output()
     }
 
+    /// `prequel token ARGS…` against this server, with its data dir (so its admin token).
+    pub fn token_cli(&self, args: &[&str]) -> std::io::Result<Output> {
+        prequel()
+            .args(["token", "--server", &self.url])
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(args)
+            .output()
+    }
+
     /// Stops the server with SIGTERM, as an operator would, and returns how it exited.
     pub fn stop(&mut self) -> std::io::Result<ExitStatus> {
         if let Some(status) = self.child.try_wait()? {

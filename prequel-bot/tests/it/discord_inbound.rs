@@ -21,13 +21,13 @@ use prequel_core::Prequel;
 use prequel_core::clock::ManualClock;
 use prequel_core::domain::{ChallengeId, Interview, InterviewState, Platform, SecretString};
 use prequel_core::secrets::file::FileSecrets;
-use prequel_core::store::sqlite::SqliteStore;
-use prequel_core::store::{InterviewScope, PageRequest};
+use prequel_core::store::{InterviewScope, OperationStore, PageRequest};
 use prequel_core::testkit::provisioner::RecordingProvisioner;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 use crate::discord_fake::FakeDiscord;
+use crate::shared_store::SharedStore;
 
 /// RFC 8032 test key 1.
 const SECRET_KEY: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
@@ -62,41 +62,35 @@ pub(crate) fn interaction_id() -> String {
 
 pub(crate) struct Harness {
     _dir: tempfile::TempDir,
+    store: SharedStore,
+    clock: ManualClock,
+    config: DiscordConfig,
     pub(crate) router: Router,
     pub(crate) prequel: Prequel,
     pub(crate) fake: FakeDiscord,
 }
 
 pub(crate) async fn harness() -> Harness {
-    let fake = FakeDiscord::start(BOT_TOKEN).await;
     let dir = tempfile::tempdir().expect("temp dir");
+    let store = SharedStore::Sqlite(dir.path().join("prequel.sqlite3"));
+    harness_on(dir, store).await
+}
+
+/// A harness whose facade keeps its records in `store` (secrets in `dir`).
+pub(crate) async fn harness_on(dir: tempfile::TempDir, store: SharedStore) -> Harness {
+    let fake = FakeDiscord::start(BOT_TOKEN).await;
     let clock = ManualClock::new(
         Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0)
             .single()
             .expect("valid time"),
     );
-    // 30 challenges, 29 of them starting with `py`: more than autocomplete may show.
-    let mut challenges = vec![ChallengeId::parse("rust").expect("valid")];
-    challenges.extend((0..29).map(|n| ChallengeId::parse(&format!("py{n:02}")).expect("valid")));
-    let prequel = Prequel::builder()
-        .store(Arc::new(
-            SqliteStore::open(&dir.path().join("prequel.sqlite3")).expect("open the store"),
-        ))
-        .provisioner(Arc::new(RecordingProvisioner::new(Arc::new(clock.clone()))))
-        .secrets(Arc::new(
-            FileSecrets::open(dir.path().join("secrets")).expect("open the secrets"),
-        ))
-        .clock(Arc::new(clock.clone()))
-        .challenges(challenges)
-        .build()
-        .expect("build the facade");
-    let api_url: reqwest::Url = fake.api_url().parse().expect("url");
+    let prequel = engine(store.open().await, dir.path(), &clock);
     let config = DiscordConfig {
         mode: DiscordMode::Http,
         public_key: PUBLIC_KEY.to_owned(),
         bot_token: SecretString::new(BOT_TOKEN),
         application_id: APP_ID.to_owned(),
-        api_url: api_url.clone(),
+        api_url: fake.api_url().parse().expect("url"),
         guild_id: None,
         allowed_guilds: vec![GUILD.to_owned()],
         allowed_roles: vec![ROLE.to_owned()],
@@ -104,22 +98,47 @@ pub(crate) async fn harness() -> Harness {
         admins: vec![ADMIN.to_owned()],
         admin_roles: vec![ADMIN_ROLE.to_owned()],
     };
+    Harness {
+        _dir: dir,
+        store,
+        clock,
+        router: router(prequel.clone(), config.clone()),
+        config,
+        prequel,
+        fake,
+    }
+}
+
+/// A facade on `store` with the recording provisioner and 30 challenges, 29 of them starting
+/// with `py`: more than autocomplete may show.
+fn engine(store: Arc<dyn OperationStore>, dir: &std::path::Path, clock: &ManualClock) -> Prequel {
+    let mut challenges = vec![ChallengeId::parse("rust").expect("valid")];
+    challenges.extend((0..29).map(|n| ChallengeId::parse(&format!("py{n:02}")).expect("valid")));
+    Prequel::builder()
+        .store(store)
+        .provisioner(Arc::new(RecordingProvisioner::new(Arc::new(clock.clone()))))
+        .secrets(Arc::new(
+            FileSecrets::open(dir.join("secrets")).expect("open the secrets"),
+        ))
+        .clock(Arc::new(clock.clone()))
+        .challenges(challenges)
+        .build()
+        .expect("build the facade")
+}
+
+/// The Discord router over `prequel`, speaking to the API `config` names.
+fn router(prequel: Prequel, config: DiscordConfig) -> Router {
     let api = Arc::new(
         DiscordApi::new(
             SecretString::new(BOT_TOKEN),
             APP_ID.parse().expect("id"),
-            api_url,
+            config.api_url.clone(),
         )
         .expect("client"),
     );
-    let state = DiscordState::new(prequel.clone(), config, api, chrono_tz::Europe::Berlin)
-        .expect("valid key");
-    Harness {
-        _dir: dir,
-        router: discord::router(state),
-        prequel,
-        fake,
-    }
+    let state =
+        DiscordState::new(prequel, config, api, chrono_tz::Europe::Berlin).expect("valid key");
+    discord::router(state)
 }
 
 /// Signs `timestamp + body` as Discord does: hex Ed25519 signature.
@@ -200,6 +219,12 @@ pub(crate) fn button(user: &str, custom_id: &str) -> Value {
 }
 
 impl Harness {
+    /// A second replica on the same store: its own store handle, facade and router.
+    pub(crate) async fn replica(&self) -> Router {
+        let prequel = engine(self.store.open().await, self._dir.path(), &self.clock);
+        router(prequel, self.config.clone())
+    }
+
     pub(crate) fn now_seconds(&self) -> i64 {
         self.prequel.now().timestamp()
     }

@@ -13,7 +13,7 @@ mod cli;
 mod config;
 
 // The library's frontends, reachable as `crate::slack` like the binary's own modules.
-use prequel_bot::{discord, slack};
+use prequel_bot::{app, discord, slack};
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();

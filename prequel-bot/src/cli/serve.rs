@@ -7,9 +7,9 @@ use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use chrono_tz::Tz;
 use clap::{Args, ValueEnum};
 use prequel_core::challenge::{ChallengeSource as _, DirChallenges};
 use prequel_core::domain::{ChallengeId, SecretString};
@@ -19,12 +19,12 @@ use prequel_core::scheduler::SchedulerConfig;
 use prequel_core::secrets::file::FileSecrets;
 use prequel_core::store::sqlite::SqliteStore;
 use prequel_core::{Prequel, PrequelConfig};
-use prequel_web::{ApiState, WebConfig};
+use prequel_web::WebConfig;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
-use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
+use crate::app::{App, AppConfig};
 use crate::config::{self, ServeConfig};
 
 /// Arguments of `prequel serve`. Settings are read with their own precedence (flag > variable >
@@ -173,12 +173,6 @@ pub enum LogFormat {
 const DEFAULT_LOG_FILTER: &str =
     "prequel=info,prequel_core=info,prequel_web=info,prequel_bot=info,tower_http=info";
 
-/// How long open HTTP connections get to close after a shutdown signal.
-const HTTP_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
-/// How long the scheduler may take to finish its current steps after a shutdown signal.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
 /// What `--sandbox off` means, said at every start.
 const SANDBOX_OFF_WARNING: &str = "the sandbox is off (--sandbox off): each candidate's terminal \
     runs as this server's user, so a candidate can read the data dir (the admin token, the \
@@ -286,113 +280,49 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     // before its scheduler or start-up sweep could touch the first one's instances.
     let listener = bind(config.listen).await?;
     let signals = Signals::install()?;
-    let (stop, stopped) = watch::channel(false);
-    let background = prequel
-        .start(stopped)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot start the scheduler: {e}"))?;
-    let (web_stop, web_stopped) = watch::channel(false);
-    let web = WebConfig {
-        open_on_loopback: config.open_status_on_loopback,
-        ..WebConfig::default()
-    };
-    let slack = start_slack(&config, &prequel, web_stopped.clone())?;
-    let discord = start_discord(&config, &prequel, web_stopped.clone())?;
-    let mut router = prequel_web::router(
-        ApiState::new(prequel, admin_token, config.tz)
-            .with_shutdown(web_stopped)
-            .with_config(web),
-    );
-    if let Some(discord) = discord {
-        // `POST /discord/interactions` on the same listener, like Slack's routes.
-        router = router.merge(discord);
-    }
-    if let Some(slack) = slack {
-        // Same listener and port as the API: one public HTTPS endpoint serves both.
-        router = router.merge(slack);
-    }
-    announce(listener.local_addr()?, token_path.as_deref())?;
-
-    // With the peer's address, so the status page can tell loopback requests apart.
-    let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+    let app = App::start(
+        prequel,
+        AppConfig {
+            admin_token,
+            zone: config.tz,
+            web: WebConfig {
+                open_on_loopback: config.open_status_on_loopback,
+                ..WebConfig::default()
+            },
+            slack: slack_config(&config),
+            discord: discord_config(&config),
+        },
     )
-    .with_graceful_shutdown(async move {
-        signals.received().await;
-        // End open event streams, or the graceful shutdown would wait for their clients.
-        let _ = web_stop.send(true);
-        let _ = signalled.send(());
-    });
-    // A client that stopped reading keeps its connection (and an event stream that cannot see
-    // the shutdown) open forever; after the grace, stop without it.
-    let overdue = async {
-        if on_signal.await.is_ok() {
-            tokio::time::sleep(HTTP_SHUTDOWN_GRACE).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        served = server.into_future() => served.context("the HTTP server failed")?,
-        () = overdue => tracing::warn!(
-            "open connections did not close within {HTTP_SHUTDOWN_GRACE:?}; stopping anyway"
-        ),
-    }
-
-    tracing::info!("shutting down; running instances stay up and are adopted at the next start");
-    let _ = stop.send(true);
-    if tokio::time::timeout(SHUTDOWN_GRACE, background.join())
-        .await
-        .is_err()
-    {
-        tracing::warn!("the scheduler did not stop within {SHUTDOWN_GRACE:?}; leaving it");
-    }
-    Ok(())
+    .await?;
+    announce(listener.local_addr()?, token_path.as_deref())?;
+    app.serve(listener, signals.received()).await
 }
 
-/// Starts the Slack frontend when its secrets are set (else says once that it is off); the
-/// routes to merge in HTTP mode.
-fn start_slack(
-    config: &ServeConfig,
-    prequel: &Prequel,
-    shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<Option<axum::Router>> {
+/// Slack's settings when they are set (else says once that it is off).
+fn slack_config(config: &ServeConfig) -> Option<crate::slack::SlackConfig> {
     match &config.slack {
         config::SlackSetup::Off => {
             tracing::info!(
                 "slack is off: set PREQUEL_SLACK_SIGNING_SECRET and PREQUEL_SLACK_BOT_TOKEN \
                  (or PREQUEL_SLACK_MODE=socket with PREQUEL_SLACK_APP_TOKEN) to turn it on"
             );
-            Ok(None)
+            None
         }
-        config::SlackSetup::On(slack) => {
-            crate::slack::start(prequel.clone(), (**slack).clone(), config.tz, shutdown)
-                .context("cannot start the slack frontend")
-        }
+        config::SlackSetup::On(slack) => Some((**slack).clone()),
     }
 }
 
-/// Starts the Discord frontend when its settings are set (else says once that it is off); the
-/// route to merge.
-fn start_discord(
-    config: &ServeConfig,
-    prequel: &Prequel,
-    shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<Option<axum::Router>> {
+/// Discord's settings and zone when they are set (else says once that it is off).
+fn discord_config(config: &ServeConfig) -> Option<(crate::discord::DiscordConfig, Tz)> {
     match &config.discord {
         config::DiscordSetup::Off => {
             tracing::info!(
                 "discord is off: set PREQUEL_DISCORD_PUBLIC_KEY, PREQUEL_DISCORD_BOT_TOKEN and \
                  PREQUEL_DISCORD_APPLICATION_ID to turn it on"
             );
-            Ok(None)
+            None
         }
-        config::DiscordSetup::On(discord, zone) => {
-            crate::discord::start(prequel.clone(), (**discord).clone(), *zone, shutdown)
-                .context("cannot start the discord frontend")
-        }
+        config::DiscordSetup::On(discord, zone) => Some(((**discord).clone(), *zone)),
     }
 }
 

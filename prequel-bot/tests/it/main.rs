@@ -1,6 +1,7 @@
 //! prequel-bot's integration tests: they run the built `prequel` binary. One module per area;
 //! `support` starts servers and speaks raw HTTP to them, for these tests and the end-to-end ones.
 
+mod app;
 mod chat_outbound;
 mod discord_e2e;
 mod discord_fake;

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone as _, Utc};
 
-use crate::clock::ManualClock;
+use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::domain::ChallengeId;
 use crate::secrets::file::FileSecrets;
 use crate::store::OperationStore;
@@ -106,28 +106,49 @@ impl EngineBuilder {
 
     /// The engine. Panics when the folder cannot hold a database (a test setup error).
     pub fn build(self) -> Engine {
-        let clock = self.clock.unwrap_or_else(|| ManualClock::new(t0()));
+        let clock = self.clock.clone().unwrap_or_else(|| ManualClock::new(t0()));
         let provisioner = self
             .provisioner
+            .clone()
             .unwrap_or_else(|| RecordingProvisioner::new(Arc::new(clock.clone())));
-        let store: Arc<dyn OperationStore> =
-            Arc::new(SqliteStore::open(&self.dir.join("prequel.sqlite3")).expect("open the store"));
-        let prequel = Prequel::builder()
-            .store(store.clone())
-            .provisioner(Arc::new(provisioner.clone()))
-            .secrets(Arc::new(
-                FileSecrets::open(self.dir.join(&self.secrets)).expect("open the secrets"),
-            ))
-            .clock(Arc::new(clock.clone()))
-            .challenges(self.challenges)
-            .config(self.config)
-            .build()
-            .expect("build the facade");
+        let (prequel, store) = self.facade(Arc::new(clock.clone()), provisioner.clone());
         Engine {
             prequel,
             store,
             clock,
             provisioner,
         }
+    }
+
+    /// The facade on the system clock, with a recording provisioner on it: for benchmarks,
+    /// which measure wall time (a clock set with [`clock`](Self::clock) is ignored).
+    pub fn build_on_system_clock(self) -> Prequel {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let provisioner = self
+            .provisioner
+            .clone()
+            .unwrap_or_else(|| RecordingProvisioner::new(clock.clone()));
+        self.facade(clock, provisioner).0
+    }
+
+    fn facade(
+        self,
+        clock: Arc<dyn Clock>,
+        provisioner: RecordingProvisioner,
+    ) -> (Prequel, Arc<dyn OperationStore>) {
+        let store: Arc<dyn OperationStore> =
+            Arc::new(SqliteStore::open(&self.dir.join("prequel.sqlite3")).expect("open the store"));
+        let prequel = Prequel::builder()
+            .store(store.clone())
+            .provisioner(Arc::new(provisioner))
+            .secrets(Arc::new(
+                FileSecrets::open(self.dir.join(&self.secrets)).expect("open the secrets"),
+            ))
+            .clock(clock)
+            .challenges(self.challenges)
+            .config(self.config)
+            .build()
+            .expect("build the facade");
+        (prequel, store)
     }
 }

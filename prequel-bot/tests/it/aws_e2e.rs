@@ -5,7 +5,6 @@
 //! tests check what Prequel asks AWS for — the task, its definition and secret, the target group,
 //! the listener rule, the tags — and that destroying removes all of it.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use prequel_core::aws::sdk::dynamodb::types::AttributeValue;
@@ -16,13 +15,11 @@ use serde_json::Value;
 
 use crate::support::{self, ServeOptions, Server};
 
+/// How long an interview may take to reach a state on moto (its ECS is slow to answer).
+const AWS_WAIT: Duration = Duration::from_secs(120);
 const DOMAIN: &str = "interviews.test";
 const IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/prequel-instance:test";
 const EXECUTION_ROLE: &str = "arn:aws:iam::123456789012:role/prequel-test-execution";
-
-fn repository_challenges() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../challenge")
-}
 
 /// One deployment's shared infrastructure on moto, named apart from every other test's.
 pub(crate) struct World {
@@ -80,7 +77,7 @@ impl World {
     pub(crate) fn sync_challenges(&self) -> String {
         let out = support::prequel()
             .args(["challenges", "sync", "--challenges"])
-            .arg(repository_challenges())
+            .arg(support::repository_challenges())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("run prequel challenges sync");
@@ -95,7 +92,7 @@ impl World {
 
     pub(crate) fn serve(&self) -> Server {
         let mut options = ServeOptions::new("/nonexistent/code-server");
-        options.challenges = Some(repository_challenges());
+        options.challenges = Some(support::repository_challenges());
         options.env = self.env.clone();
         Server::start(options).expect("serve starts on the AWS backends")
     }
@@ -192,44 +189,6 @@ impl World {
     }
 }
 
-/// Runs `prequel interview --json ARGS…` and returns its JSON answer.
-fn interview_json(server: &Server, args: &[&str]) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let out = server.interview(&all).expect("run prequel interview");
-    assert!(
-        out.status.success(),
-        "prequel interview {args:?} failed: {}{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        server.log()
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
-}
-
-fn fetch(server: &Server, path: &str) -> Value {
-    let (status, body) =
-        support::get(&server.url, path, Some(&server.token())).expect("GET from the API");
-    assert_eq!(status, 200, "{path}: {body}");
-    serde_json::from_str(&body).expect("JSON")
-}
-
-fn wait_for_status(server: &Server, id: &str, wanted: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let interview = fetch(server, &format!("/api/interviews/{id}"))["interview"].clone();
-        if interview["status"] == wanted {
-            return interview;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "interview {id} never became {wanted}: {interview}\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn now_on_aws_runs_a_fargate_task_behind_its_own_rule_and_destroy_removes_everything() {
     let Some(world) = World::new("the AWS end-to-end test") else {
@@ -242,7 +201,7 @@ fn now_on_aws_runs_a_fargate_task_behind_its_own_rule_and_destroy_removes_everyt
     );
     let server = world.serve();
 
-    let created = interview_json(&server, &["now", "30m", "python"]);
+    let created = server.interview_json(&["now", "30m", "python"]);
     assert_eq!(created["status"], "active", "{created}");
     let id_text = created["id"].as_str().expect("id").to_owned();
     let id = InterviewId::parse(&id_text).expect("an interview id");
@@ -336,8 +295,8 @@ fn now_on_aws_runs_a_fargate_task_behind_its_own_rule_and_destroy_removes_everyt
     assert_eq!(world.rules_for_host(&host).len(), 1, "one rule for {host}");
 
     // Destroy removes all of it.
-    interview_json(&server, &["destroy", &id_text]);
-    wait_for_status(&server, &id_text, "destroyed");
+    server.interview_json(&["destroy", &id_text]);
+    server.wait_for_status(&id_text, "destroyed", AWS_WAIT);
     assert!(
         world
             .tasks(&id_text)
@@ -394,18 +353,18 @@ fn two_replicas_on_one_table_create_and_destroy_each_interview_once() {
     // Interviews asked of either replica; both schedulers race for every operation.
     let ids: Vec<String> = (0..4)
         .map(|n| {
-            let asked = interview_json(&replicas[n % 2], &["--no-wait", "now", "30m", "python"]);
+            let asked = replicas[n % 2].interview_json(&["--no-wait", "now", "30m", "python"]);
             asked["id"].as_str().expect("id").to_owned()
         })
         .collect();
     for (n, id) in ids.iter().enumerate() {
-        wait_for_status(&replicas[(n + 1) % 2], id, "active");
+        replicas[(n + 1) % 2].wait_for_status(id, "active", AWS_WAIT);
     }
     for (n, id) in ids.iter().enumerate() {
-        interview_json(&replicas[(n + 1) % 2], &["destroy", id]);
+        replicas[(n + 1) % 2].interview_json(&["destroy", id]);
     }
     for (n, id) in ids.iter().enumerate() {
-        wait_for_status(&replicas[n % 2], id, "destroyed");
+        replicas[n % 2].wait_for_status(id, "destroyed", AWS_WAIT);
     }
 
     for id in &ids {
@@ -413,7 +372,7 @@ fn two_replicas_on_one_table_create_and_destroy_each_interview_once() {
         assert_eq!(world.tasks(id).len(), 1, "interview {id}: one task");
         // One create and one destroy, each done in one attempt by one replica.
         let operations =
-            fetch(&replicas[0], &format!("/api/interviews/{id}"))["operations"].clone();
+            replicas[0].api_get(&format!("/api/interviews/{id}"))["operations"].clone();
         let operations = operations.as_array().expect("operations").clone();
         let kinds: Vec<_> = operations.iter().map(|o| o["kind"].clone()).collect();
         assert_eq!(kinds, ["create", "destroy"], "{operations:?}");
@@ -431,7 +390,7 @@ fn serve_on_aws_stops_at_start_naming_what_is_missing() {
     };
     let start = || {
         let mut options = ServeOptions::new("/nonexistent/code-server");
-        options.challenges = Some(repository_challenges());
+        options.challenges = Some(support::repository_challenges());
         options.env = world.env.clone();
         Server::start(options).expect_err("serve must refuse to start")
     };
@@ -542,7 +501,7 @@ fn on_aws_a_destroy_time_that_passed_while_every_replica_was_down_is_met_at_rest
     };
     world.sync_challenges();
     let mut first = world.serve();
-    let created = interview_json(&first, &["now", "30m", "python"]);
+    let created = first.interview_json(&["now", "30m", "python"]);
     let id = created["id"].as_str().expect("id").to_owned();
     first.stop().expect("stop serve");
     drop(first);
@@ -569,7 +528,7 @@ fn on_aws_a_destroy_time_that_passed_while_every_replica_was_down_is_met_at_rest
 
     let restarted = Instant::now();
     let second = world.serve();
-    wait_for_status(&second, &id, "destroyed");
+    second.wait_for_status(&id, "destroyed", AWS_WAIT);
     let took = restarted.elapsed();
     support::loud(&format!(
         "downtime on AWS: destroy met {:.2} s after the restart began (the server's start and \
@@ -602,7 +561,7 @@ fn on_aws_a_start_missed_while_every_replica_was_down_is_reported_missed_not_run
     };
     world.sync_challenges();
     let mut first = world.serve();
-    let scheduled = interview_json(&first, &["schedule", "tomorrow", "9am", "4h", "python"]);
+    let scheduled = first.interview_json(&["schedule", "tomorrow", "9am", "4h", "python"]);
     let id = scheduled["id"].as_str().expect("id").to_owned();
     assert_eq!(scheduled["status"], "scheduled", "{scheduled}");
     first.stop().expect("stop serve");
@@ -645,7 +604,7 @@ fn on_aws_a_start_missed_while_every_replica_was_down_is_reported_missed_not_run
     );
 
     let second = world.serve();
-    let failed = wait_for_status(&second, &id, "failed");
+    let failed = second.wait_for_status(&id, "failed", AWS_WAIT);
     let reason = failed["reason"].as_str().unwrap_or_default();
     assert!(reason.starts_with("missed"), "reported as missed: {failed}");
     assert!(world.tasks(&id).is_empty(), "no task for a missed start");

@@ -14,52 +14,8 @@ use crate::support::{
     self, KillInstancesOnDrop, ServeOptions, Server, code_servers, interview_processes,
 };
 
-fn repository_challenges() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../challenge")
-}
-
-/// Runs `prequel interview --json ARGS…` and returns its JSON answer.
-fn interview_json(server: &Server, args: &[&str]) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let out = server.interview(&all).expect("run prequel interview");
-    assert!(
-        out.status.success(),
-        "prequel interview {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
-}
-
-/// `GET /api/interviews/{id}` → the interview object.
-fn fetch(server: &Server, id: &str) -> Value {
-    let (status, body) = support::get(
-        &server.url,
-        &format!("/api/interviews/{id}"),
-        Some(&server.token()),
-    )
-    .expect("GET the interview");
-    assert_eq!(status, 200, "{body}");
-    let answer: Value = serde_json::from_str(&body).expect("JSON");
-    answer["interview"].clone()
-}
-
-fn wait_for_status(server: &Server, id: &str, wanted: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let interview = fetch(server, id);
-        if interview["status"] == wanted {
-            return interview;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "interview {id} never became {wanted}: {interview}\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+/// How long an interview may take to reach a state here (real code-server, a shared machine).
+const E2E_WAIT: Duration = Duration::from_secs(90);
 
 /// The response to `POST /login` with `password`, head and body.
 fn login(access_url: &str, password: &str) -> String {
@@ -138,11 +94,11 @@ fn now_gives_a_password_protected_vs_code_with_the_starter_files_and_destroy_arc
         return;
     };
     let mut options = ServeOptions::new(code_server);
-    options.challenges = Some(repository_challenges());
+    options.challenges = Some(support::repository_challenges());
     let server = Server::start(options).expect("serve starts");
     let _cleanup = KillInstancesOnDrop(server.data_dir.join("instances"));
 
-    let created = interview_json(&server, &["now", "30m", "python"]);
+    let created = server.interview_json(&["now", "30m", "python"]);
     assert_eq!(created["status"], "active", "{created}");
     assert_eq!(created["challenge"], "python");
     let id = created["id"].as_str().expect("id").to_owned();
@@ -202,9 +158,9 @@ fn now_gives_a_password_protected_vs_code_with_the_starter_files_and_destroy_arc
     text.push_str(marker);
     std::fs::write(&edited, text).expect("edit");
 
-    let destroying = interview_json(&server, &["destroy", &id]);
+    let destroying = server.interview_json(&["destroy", &id]);
     assert_eq!(destroying["id"], id.as_str());
-    wait_for_status(&server, &id, "destroyed");
+    server.wait_for_status(&id, "destroyed", E2E_WAIT);
     let archive = server.data_dir.join("history").join(format!("{id}.tar.gz"));
     // Entries sit under a folder named after the interview; find the edited file's entry.
     let entries = Command::new("tar")
@@ -269,7 +225,7 @@ fn serve_killed_while_provisioning_leaves_no_orphan_and_the_interview_recovers()
     let data = tempfile::tempdir().expect("data dir");
     let data_dir = data.path().join("data");
     let mut options = ServeOptions::new(code_server);
-    options.challenges = Some(repository_challenges());
+    options.challenges = Some(support::repository_challenges());
     options.data_dir = Some(data_dir.clone());
     // A short lease, so the restarted server takes the unfinished create over in seconds.
     options.args = vec!["--lease-seconds".into(), "5".into()];
@@ -277,12 +233,12 @@ fn serve_killed_while_provisioning_leaves_no_orphan_and_the_interview_recovers()
     let _cleanup = KillInstancesOnDrop(instances.clone());
 
     let mut first = Server::start(options.clone()).expect("serve starts");
-    let asked = interview_json(&first, &["--no-wait", "now", "30m", "python"]);
+    let asked = first.interview_json(&["--no-wait", "now", "30m", "python"]);
     let id = asked["id"].as_str().expect("id").to_owned();
     // Kill the server as soon as provisioning has begun (or, on a fast machine, just after).
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let status = fetch(&first, &id)["status"]
+        let status = first.fetch_interview(&id)["status"]
             .as_str()
             .unwrap_or_default()
             .to_owned();
@@ -295,14 +251,14 @@ fn serve_killed_while_provisioning_leaves_no_orphan_and_the_interview_recovers()
     drop(first);
 
     let second = Server::start(options).expect("serve restarts");
-    let active = wait_for_status(&second, &id, "active");
+    let active = second.wait_for_status(&id, "active", E2E_WAIT);
     assert_eq!(
         code_servers(&data_dir, &id),
         1,
         "exactly one code-server for the interview: {:?}",
         interview_processes(&data_dir, &id)
     );
-    let password = interview_json(&second, &["creds", &id])["password"]
+    let password = second.interview_json(&["creds", &id])["password"]
         .as_str()
         .expect("password")
         .to_owned();
@@ -312,8 +268,8 @@ fn serve_killed_while_provisioning_leaves_no_orphan_and_the_interview_recovers()
         "the recovered instance logs in"
     );
 
-    interview_json(&second, &["destroy", &id]);
-    wait_for_status(&second, &id, "destroyed");
+    second.interview_json(&["destroy", &id]);
+    second.wait_for_status(&id, "destroyed", E2E_WAIT);
     assert!(
         interview_processes(&data_dir, &id).is_empty(),
         "no process of the interview is left"
@@ -349,13 +305,13 @@ fn a_destroy_time_that_passed_while_serve_was_down_is_met_at_restart() {
     let data = tempfile::tempdir().expect("data dir");
     let data_dir = data.path().join("data");
     let mut options = ServeOptions::new(code_server);
-    options.challenges = Some(repository_challenges());
+    options.challenges = Some(support::repository_challenges());
     options.data_dir = Some(data_dir.clone());
     let instances = data_dir.join("instances");
     let _cleanup = KillInstancesOnDrop(instances.clone());
 
     let mut first = Server::start(options.clone()).expect("serve starts");
-    let created = interview_json(&first, &["now", "30m", "python"]);
+    let created = first.interview_json(&["now", "30m", "python"]);
     let id = created["id"].as_str().expect("id").to_owned();
     first.stop().expect("stop serve");
     drop(first);
@@ -378,7 +334,7 @@ fn a_destroy_time_that_passed_while_serve_was_down_is_met_at_restart() {
 
     let restarted = Instant::now();
     let second = Server::start(options).expect("serve restarts");
-    wait_for_status(&second, &id, "destroyed");
+    second.wait_for_status(&id, "destroyed", E2E_WAIT);
     let took = restarted.elapsed();
     support::loud(&format!(
         "downtime: destroy met {:.2} s after the restart began (the server's start included)",
@@ -409,13 +365,13 @@ fn a_start_missed_while_serve_was_down_is_reported_missed_not_run_late() {
     let data = tempfile::tempdir().expect("data dir");
     let data_dir = data.path().join("data");
     let mut options = ServeOptions::new(code_server);
-    options.challenges = Some(repository_challenges());
+    options.challenges = Some(support::repository_challenges());
     options.data_dir = Some(data_dir.clone());
     let instances = data_dir.join("instances");
     let _cleanup = KillInstancesOnDrop(instances.clone());
 
     let mut first = Server::start(options.clone()).expect("serve starts");
-    let scheduled = interview_json(&first, &["schedule", "tomorrow", "9am", "4h", "python"]);
+    let scheduled = first.interview_json(&["schedule", "tomorrow", "9am", "4h", "python"]);
     let id = scheduled["id"].as_str().expect("id").to_owned();
     assert_eq!(scheduled["status"], "scheduled", "{scheduled}");
     first.stop().expect("stop serve");
@@ -442,7 +398,7 @@ fn a_start_missed_while_serve_was_down_is_reported_missed_not_run_late() {
     );
 
     let second = Server::start(options).expect("serve restarts");
-    let failed = wait_for_status(&second, &id, "failed");
+    let failed = second.wait_for_status(&id, "failed", E2E_WAIT);
     let reason = failed["reason"].as_str().unwrap_or_default();
     assert!(reason.starts_with("missed"), "reported as missed: {failed}");
     assert!(
@@ -471,7 +427,7 @@ fn twenty_kills_during_provisioning_and_destroying_leave_every_interview_consist
     let data = tempfile::tempdir().expect("data dir");
     let data_dir = data.path().join("data");
     let mut options = ServeOptions::new(code_server);
-    options.challenges = Some(repository_challenges());
+    options.challenges = Some(support::repository_challenges());
     options.data_dir = Some(data_dir.clone());
     // The shortest lease: a killed server's claims are taken over 5 s later.
     options.args = vec!["--lease-seconds".into(), "5".into()];
@@ -487,7 +443,7 @@ fn twenty_kills_during_provisioning_and_destroying_leave_every_interview_consist
         // enough, at times, for a killed server's lease (5 s) to run out and its work to be
         // resumed — and killed again. Odd rounds destroy an active interview and kill while its
         // archive and teardown run.
-        let asked = interview_json(&server, &["--no-wait", "now", "30m", "python"]);
+        let asked = server.interview_json(&["--no-wait", "now", "30m", "python"]);
         ids.push(asked["id"].as_str().expect("id").to_owned());
         passwords.push(asked["password"].as_str().expect("password").to_owned());
         if kill % 2 == 1 {
@@ -497,7 +453,7 @@ fn twenty_kills_during_provisioning_and_destroying_leave_every_interview_consist
             let victim = loop {
                 let active = ids
                     .iter()
-                    .find(|id| fetch(&server, id)["status"] == "active")
+                    .find(|id| server.fetch_interview(id)["status"] == "active")
                     .cloned();
                 if active.is_some() || Instant::now() > deadline {
                     break active;
@@ -508,7 +464,7 @@ fn twenty_kills_during_provisioning_and_destroying_leave_every_interview_consist
                 let _ = server.interview(&["--json", "--no-wait", "destroy", &victim]);
                 let deadline = Instant::now() + Duration::from_secs(10);
                 while Instant::now() < deadline {
-                    let status = fetch(&server, &victim)["status"].clone();
+                    let status = server.fetch_interview(&victim)["status"].clone();
                     if status == "destroying" {
                         killed_destroying += 1;
                         break;
@@ -523,8 +479,11 @@ fn twenty_kills_during_provisioning_and_destroying_leave_every_interview_consist
             std::thread::sleep(Duration::from_millis(rng.random_range(0..7_000)));
             // What was in flight at the moment of the kill (read just before it).
             if ids.iter().any(|id| {
-                ["scheduled", "initializing", "configuring"]
-                    .contains(&fetch(&server, id)["status"].as_str().unwrap_or_default())
+                ["scheduled", "initializing", "configuring"].contains(
+                    &server.fetch_interview(id)["status"]
+                        .as_str()
+                        .unwrap_or_default(),
+                )
             }) {
                 killed_provisioning += 1;
             }
@@ -548,7 +507,7 @@ fn twenty_kills_during_provisioning_and_destroying_leave_every_interview_consist
     for id in &ids {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            let status = fetch(&server, id)["status"]
+            let status = server.fetch_interview(id)["status"]
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
@@ -562,8 +521,8 @@ fn twenty_kills_during_provisioning_and_destroying_leave_every_interview_consist
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        if fetch(&server, id)["status"] == "active" {
-            interview_json(&server, &["destroy", id]);
+        if server.fetch_interview(id)["status"] == "active" {
+            server.interview_json(&["destroy", id]);
         }
     }
     for id in &ids {
@@ -627,7 +586,7 @@ fn twenty_kills_during_provisioning_and_destroying_leave_every_interview_consist
     // details, the status page or the event stream.
     let details: String = ids
         .iter()
-        .map(|id| fetch(&server, id).to_string())
+        .map(|id| server.fetch_interview(id).to_string())
         .collect();
     let servers = [server];
     support::assert_no_secret_shown(

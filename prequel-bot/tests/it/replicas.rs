@@ -40,10 +40,6 @@ const LEAD_MINUTES: f64 = 5.0;
 /// How long a run may go with no interview changing state before the test gives up.
 const STALL: Duration = Duration::from_secs(180);
 
-fn repository_challenges() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../challenge")
-}
-
 /// The stand-in for code-server (see the module's documentation).
 fn stand_in_code_server() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stand-in/code-server")
@@ -207,7 +203,7 @@ fn local_replicas(data_dir: &Path, code_server: &Path) -> Vec<Server> {
     (0..REPLICAS)
         .map(|_| {
             let mut options = ServeOptions::new(code_server);
-            options.challenges = Some(repository_challenges());
+            options.challenges = Some(support::repository_challenges());
             options.data_dir = Some(data_dir.to_owned());
             Server::start(options).expect("a replica starts")
         })

@@ -14,10 +14,6 @@ use crate::support::{
     self, KillInstancesOnDrop, ServeOptions, Server, interview_processes, run_inside,
 };
 
-fn repository_challenges() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../challenge")
-}
-
 /// `prequel interview --json now 30m python` on `server`: the active interview.
 fn now(server: &Server) -> Value {
     let out = server
@@ -83,7 +79,7 @@ fn in_vs_codes_terminal_the_candidate_gets_no_such_file_for_the_admin_token() {
         return;
     };
     let mut options = ServeOptions::new(code_server);
-    options.challenges = Some(repository_challenges());
+    options.challenges = Some(support::repository_challenges());
     let server = Server::start(options).expect("serve starts");
     let _cleanup = KillInstancesOnDrop(server.data_dir.join("instances"));
     let created = now(&server);
@@ -151,7 +147,7 @@ fn a_fork_bomb_in_one_instance_leaves_serve_answering_and_the_next_instance_logg
         return;
     };
     let mut options = ServeOptions::new(code_server);
-    options.challenges = Some(repository_challenges());
+    options.challenges = Some(support::repository_challenges());
     let server = Server::start(options).expect("serve starts");
     let _cleanup = KillInstancesOnDrop(server.data_dir.join("instances"));
     let bomber = now(&server);
@@ -382,7 +378,7 @@ fn an_unprivileged_serve_sandboxes_its_instances_in_a_user_namespace() {
     std::fs::create_dir(&data_dir).expect("data dir");
     std::os::unix::fs::chown(&data_dir, Some(uid), Some(uid)).expect("hand the data dir over");
     let mut options = ServeOptions::new(code_server);
-    options.challenges = Some(repository_challenges());
+    options.challenges = Some(support::repository_challenges());
     options.data_dir = Some(data_dir.clone());
     options.run_as = Some(uid);
 

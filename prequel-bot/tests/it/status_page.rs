@@ -26,10 +26,6 @@ const LIFE: [&str; 6] = [
 /// How long each step of the script may take (real code-server on a shared machine).
 const STEP: Duration = Duration::from_secs(180);
 
-fn repository_challenges() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../challenge")
-}
-
 /// `PREQUEL_PLAYWRIGHT_CORE`, or `None` outside CI (said loudly); under `CI=true` its absence
 /// fails the test.
 fn playwright(test: &str) -> Option<String> {
@@ -46,20 +42,6 @@ fn playwright(test: &str) -> Option<String> {
         ));
     }
     path
-}
-
-/// Runs `prequel interview --json ARGS…` and returns its JSON answer.
-fn interview_json(server: &Server, args: &[&str]) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let out = server.interview(&all).expect("run prequel interview");
-    assert!(
-        out.status.success(),
-        "prequel interview {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
 }
 
 /// The browser script, spoken to line by line.
@@ -202,7 +184,7 @@ fn the_status_page_follows_an_interview_from_request_to_destroyed_without_reload
     };
     let started = Instant::now();
     let mut options = ServeOptions::new(code_server);
-    options.challenges = Some(repository_challenges());
+    options.challenges = Some(support::repository_challenges());
     // Closed on loopback (the default, said explicitly so the caller's shell cannot open it):
     // the browser must sign in with the token through the form.
     options.env = vec![("PREQUEL_OPEN_STATUS_ON_LOOPBACK".into(), "false".into())];
@@ -219,7 +201,7 @@ fn the_status_page_follows_an_interview_from_request_to_destroyed_without_reload
     let mut script = Script::start(&playwright, &server.url, &token, &screenshot, temp.path());
     script.expect_line("ready");
 
-    let asked = interview_json(&server, &["--no-wait", "now", "30m", "python"]);
+    let asked = server.interview_json(&["--no-wait", "now", "30m", "python"]);
     let id = asked["id"].as_str().expect("id").to_owned();
     let mut cleanup = DestroyOnDrop {
         server: &server,
@@ -227,12 +209,12 @@ fn the_status_page_follows_an_interview_from_request_to_destroyed_without_reload
     };
     script.send(&id);
     script.expect_line("active");
-    let password = interview_json(&server, &["creds", &id])["password"]
+    let password = server.interview_json(&["creds", &id])["password"]
         .as_str()
         .expect("an active interview has a password")
         .to_owned();
 
-    interview_json(&server, &["destroy", &id]);
+    server.interview_json(&["destroy", &id]);
     let report: Value =
         serde_json::from_str(&script.next_line("the report")).expect("the report is JSON");
     cleanup.id = None;

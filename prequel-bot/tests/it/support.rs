@@ -11,6 +11,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use tempfile::TempDir;
 
 /// The variables `prequel` reads; cleared for every run so the caller's shell cannot leak in.
@@ -792,4 +793,56 @@ pub fn assert_no_secret_shown(
         places.len(),
         places.iter().map(|(_, t)| t.len()).sum::<usize>()
     ));
+}
+
+/// The repository's own challenges (`challenge/` at the workspace root).
+pub fn repository_challenges() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../challenge")
+}
+
+impl Server {
+    /// Runs `prequel interview --json ARGS…` and returns its JSON answer; a failure shows the
+    /// command's output and the server's log.
+    pub fn interview_json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.interview(&all).expect("run prequel interview");
+        assert!(
+            out.status.success(),
+            "prequel interview {args:?} failed: {}{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
+    }
+
+    /// `GET path` on the API with the admin token: the JSON answer (200 asserted).
+    pub fn api_get(&self, path: &str) -> Value {
+        let (status, body) = get(&self.url, path, Some(&self.token())).expect("GET from the API");
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).expect("JSON")
+    }
+
+    /// `GET /api/interviews/{id}` → the interview object.
+    pub fn fetch_interview(&self, id: &str) -> Value {
+        self.api_get(&format!("/api/interviews/{id}"))["interview"].clone()
+    }
+
+    /// Waits until interview `id` has status `wanted`, for at most `within`, and returns it.
+    pub fn wait_for_status(&self, id: &str, wanted: &str, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let interview = self.fetch_interview(id);
+            if interview["status"] == wanted {
+                return interview;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "interview {id} never became {wanted}: {interview}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }

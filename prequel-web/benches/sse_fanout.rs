@@ -25,16 +25,10 @@ use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader as StdBufReader, Read as _};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow_free::{Error, Result, fail};
-use prequel_core::Prequel;
-use prequel_core::clock::SystemClock;
-use prequel_core::domain::{ChallengeId, SecretString};
-use prequel_core::secrets::file::FileSecrets;
-use prequel_core::store::sqlite::SqliteStore;
-use prequel_core::testkit::provisioner::RecordingProvisioner;
+use prequel_core::domain::SecretString;
 use prequel_web::{ApiState, router};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -80,14 +74,7 @@ fn main() -> Result<()> {
 // ------------------------------------------------------------------------------------------
 
 async fn server(dir: std::path::PathBuf) -> Result<()> {
-    let clock = Arc::new(SystemClock);
-    let prequel = Prequel::builder()
-        .store(Arc::new(SqliteStore::open(&dir.join("prequel.sqlite3"))?))
-        .provisioner(Arc::new(RecordingProvisioner::new(clock.clone())))
-        .secrets(Arc::new(FileSecrets::open(dir.join("secrets"))?))
-        .clock(clock)
-        .challenges(vec![ChallengeId::parse("python")?])
-        .build()?;
+    let prequel = prequel_core::testkit::engine::in_dir(&dir).build_on_system_clock();
     let (_stop, stopped) = tokio::sync::watch::channel(false);
     let _background = prequel.start(stopped).await.map_err(|e| e.to_string())?;
     let state = ApiState::new(prequel, SecretString::new(TOKEN), chrono_tz::UTC);

@@ -19,10 +19,9 @@ use prequel_bot::discord::api::DiscordApi;
 use prequel_bot::discord::{self, DiscordConfig, DiscordMode, DiscordState};
 use prequel_core::Prequel;
 use prequel_core::clock::ManualClock;
-use prequel_core::domain::{ChallengeId, Interview, InterviewState, Platform, SecretString};
-use prequel_core::secrets::file::FileSecrets;
+use prequel_core::domain::{Interview, InterviewState, Platform, SecretString};
 use prequel_core::store::{InterviewScope, OperationStore, PageRequest};
-use prequel_core::testkit::provisioner::RecordingProvisioner;
+use prequel_core::testkit;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
@@ -112,18 +111,16 @@ pub(crate) async fn harness_on(dir: tempfile::TempDir, store: SharedStore) -> Ha
 /// A facade on `store` with the recording provisioner and 30 challenges, 29 of them starting
 /// with `py`: more than autocomplete may show.
 fn engine(store: Arc<dyn OperationStore>, dir: &std::path::Path, clock: &ManualClock) -> Prequel {
-    let mut challenges = vec![ChallengeId::parse("rust").expect("valid")];
-    challenges.extend((0..29).map(|n| ChallengeId::parse(&format!("py{n:02}")).expect("valid")));
-    Prequel::builder()
+    let names: Vec<String> = std::iter::once("rust".to_owned())
+        .chain((0..29).map(|n| format!("py{n:02}")))
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    testkit::engine::in_dir(dir)
         .store(store)
-        .provisioner(Arc::new(RecordingProvisioner::new(Arc::new(clock.clone()))))
-        .secrets(Arc::new(
-            FileSecrets::open(dir.join("secrets")).expect("open the secrets"),
-        ))
-        .clock(Arc::new(clock.clone()))
-        .challenges(challenges)
+        .challenges(&names)
+        .clock(clock.clone())
         .build()
-        .expect("build the facade")
+        .prequel
 }
 
 /// The Discord router over `prequel`, speaking to the API `config` names.

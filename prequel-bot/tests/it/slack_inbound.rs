@@ -19,10 +19,9 @@ use prequel_bot::slack::{self, SlackConfig, SlackMode, SlackState, api::SlackApi
 use prequel_core::Prequel;
 use prequel_core::clock::ManualClock;
 use prequel_core::command::COMMANDS;
-use prequel_core::domain::{ChallengeId, Interview, InterviewState, Platform, SecretString};
-use prequel_core::secrets::file::FileSecrets;
+use prequel_core::domain::{Interview, InterviewState, Platform, SecretString};
 use prequel_core::store::{InterviewScope, OperationStore, PageRequest};
-use prequel_core::testkit::provisioner::RecordingProvisioner;
+use prequel_core::testkit;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
@@ -109,16 +108,11 @@ pub(crate) async fn harness_on(dir: tempfile::TempDir, store: SharedStore) -> Ha
 
 /// A facade on `store` with the recording provisioner.
 fn engine(store: Arc<dyn OperationStore>, dir: &std::path::Path, clock: &ManualClock) -> Prequel {
-    Prequel::builder()
+    testkit::engine::in_dir(dir)
         .store(store)
-        .provisioner(Arc::new(RecordingProvisioner::new(Arc::new(clock.clone()))))
-        .secrets(Arc::new(
-            FileSecrets::open(dir.join("secrets")).expect("open the secrets"),
-        ))
-        .clock(Arc::new(clock.clone()))
-        .challenges(vec![ChallengeId::parse("python").expect("valid")])
+        .clock(clock.clone())
         .build()
-        .expect("build the facade")
+        .prequel
 }
 
 /// A form body, URL-encoded.

@@ -1,5 +1,6 @@
 //! One way to build the engine a test drives: the real facade on a SQLite file in a folder the
-//! test owns, file secrets beside it, a [`ManualClock`] and the [`RecordingProvisioner`].
+//! test owns (or a store the test gives), file secrets beside it, a [`ManualClock`] (or the
+//! system clock, for benchmarks) and the [`RecordingProvisioner`].
 //!
 //! ```no_run
 //! # fn main() {
@@ -50,6 +51,7 @@ pub struct Engine {
 #[derive(Debug)]
 pub struct EngineBuilder {
     dir: PathBuf,
+    store: Option<Arc<dyn OperationStore>>,
     challenges: Vec<ChallengeId>,
     clock: Option<ManualClock>,
     provisioner: Option<RecordingProvisioner>,
@@ -62,6 +64,7 @@ pub struct EngineBuilder {
 pub fn in_dir(dir: &Path) -> EngineBuilder {
     EngineBuilder {
         dir: dir.to_owned(),
+        store: None,
         challenges: vec![ChallengeId::parse("python").expect("a valid id")],
         clock: None,
         provisioner: None,
@@ -77,6 +80,13 @@ impl EngineBuilder {
             .iter()
             .map(|id| ChallengeId::parse(id).expect("a valid challenge id"))
             .collect();
+        self
+    }
+
+    /// A store of the test's instead of the folder's SQLite file: another backend, or another
+    /// handle on a store replicas share.
+    pub fn store(mut self, store: Arc<dyn OperationStore>) -> Self {
+        self.store = Some(store);
         self
     }
 
@@ -136,8 +146,9 @@ impl EngineBuilder {
         clock: Arc<dyn Clock>,
         provisioner: RecordingProvisioner,
     ) -> (Prequel, Arc<dyn OperationStore>) {
-        let store: Arc<dyn OperationStore> =
-            Arc::new(SqliteStore::open(&self.dir.join("prequel.sqlite3")).expect("open the store"));
+        let store = self.store.unwrap_or_else(|| {
+            Arc::new(SqliteStore::open(&self.dir.join("prequel.sqlite3")).expect("open the store"))
+        });
         let prequel = Prequel::builder()
             .store(store.clone())
             .provisioner(Arc::new(provisioner))

@@ -257,11 +257,6 @@ impl ResourceNames {
         format!("{}/{interview}/archive-token", self.parameter_root())
     }
 
-    /// The key of a challenge's manifest in the challenges bucket (`{challenge}/challenge.toml`).
-    pub fn manifest_key(challenge: &ChallengeId) -> String {
-        format!("{challenge}/{}", crate::challenge::MANIFEST_FILE)
-    }
-
     /// The key of a challenge's starter bundle in the challenges bucket: a gzipped tar of the
     /// files under `starter/` (paths relative to it), whose [`bundle_checksum`](crate::challenge::bundle_checksum)
     /// is in the object's user metadata under [`CHECKSUM_METADATA`].

@@ -13,7 +13,7 @@
 //!     sql/…
 //! ```
 //!
-//! The keys come from [`ResourceNames::manifest_key`] and [`ResourceNames::starter_bundle_key`],
+//! The keys come from [`manifest_key`] and [`ResourceNames::starter_bundle_key`],
 //! the metadata key from [`CHECKSUM_METADATA`]: the ECS provisioner and the instance image read
 //! the same objects. Only the manifest and the starter files are ever uploaded; a challenge's
 //! `tests/` and `reference/` stay in the repository.
@@ -61,6 +61,11 @@ const TOML: &str = "application/toml";
 /// Slack allowed for the gzipped tar beyond the files' own size (headers, padding, a file that
 /// does not compress): the download is refused before reading when it is larger.
 const ARCHIVE_OVERHEAD_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The key of a challenge's manifest in the challenges bucket (`{challenge}/challenge.toml`).
+pub fn manifest_key(challenge: &ChallengeId) -> String {
+    format!("{challenge}/{MANIFEST_FILE}")
+}
 
 /// Challenges in an S3 bucket, laid out as the [module documentation](self) describes.
 ///
@@ -252,7 +257,7 @@ impl S3Challenges {
 
     /// The manifest's bytes, or `None` when the object does not exist.
     async fn get_manifest_text(&self, id: &ChallengeId) -> Result<Option<Vec<u8>>, ChallengeError> {
-        let key = ResourceNames::manifest_key(id);
+        let key = manifest_key(id);
         match self
             .s3
             .get_object()
@@ -284,7 +289,7 @@ impl S3Challenges {
         let Some(bytes) = self.get_manifest_text(id).await? else {
             return Ok(None);
         };
-        let path = PathBuf::from(self.location(&ResourceNames::manifest_key(id)));
+        let path = PathBuf::from(self.location(&manifest_key(id)));
         let text = String::from_utf8(bytes).map_err(|_| ChallengeError::InvalidManifest {
             path: path.clone(),
             reason: "the file is not UTF-8 text".to_owned(),
@@ -432,7 +437,7 @@ impl S3Challenges {
         if self.get_manifest_text(id).await?.as_deref() == Some(text.as_bytes()) {
             return Ok(SyncAction::Unchanged);
         }
-        let key = ResourceNames::manifest_key(id);
+        let key = manifest_key(id);
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())));
         self.s3
             .put_object()
@@ -455,7 +460,7 @@ impl S3Challenges {
     /// Deletes every object under `{id}/`, the manifest first (so the challenge stops being
     /// listed before its bundle goes).
     async fn remove(&self, id: &ChallengeId) -> Result<(), ChallengeError> {
-        let manifest_key = ResourceNames::manifest_key(id);
+        let manifest_key = manifest_key(id);
         let prefix = format!("{id}/");
         let mut keys = Vec::new();
         let mut pages = self

@@ -119,7 +119,7 @@ async fn sync_uploads_only_manifests_and_starters_and_serves_the_dirs_bundles() 
         .iter()
         .flat_map(|m| {
             [
-                ResourceNames::manifest_key(&m.id),
+                prequel_core::challenge::s3::manifest_key(&m.id),
                 ResourceNames::starter_bundle_key(&m.id),
             ]
         })

@@ -1,12 +1,15 @@
 //! # prequel-web
 //!
 //! Prequel's HTTP surface: [`router`] builds an `axum::Router` over an [`ApiState`] (the
-//! [`Prequel`] facade and the admin token). The server-sent events stream and the status page
-//! (issue 4) will join it.
+//! [`Prequel`] facade and the admin token): the JSON API, the server-sent events stream and the
+//! status page.
 //!
 //! ## The JSON API
 //!
-//! `POST /api/commands` needs `Authorization: Bearer <admin token>`. The read-only routes
+//! `POST /api/commands` needs `Authorization: Bearer <token>`: the admin token (acting as the
+//! admin, or on behalf of a named `user`), or a personal API token (acting as its user; `user`
+//! refused). `POST/GET /api/tokens` and `DELETE /api/tokens/{id}` make, list and revoke personal
+//! tokens, with the admin token only. The read-only routes
 //! (`GET /api/interviews…`, `GET /api/events`) take the token too, or the status page's session
 //! cookie, or nothing from a loopback peer when [`WebConfig::open_on_loopback`] is set.
 //!
@@ -24,6 +27,9 @@
 //! | `POST /api/commands` | the outcome of the words, see below |
 //! | `GET /api/interviews?all=&limit=&after=` | `{"interviews": [interview…], "next": token \| null}` |
 //! | `GET /api/interviews/{id}` | `{"interview": interview, "operations": [operation…]}` |
+//! | `POST /api/tokens` | 201 `{"token": "pqt_…", "api_token": token}` (the token shown this once) |
+//! | `GET /api/tokens` | `{"tokens": [token…]}` (never a token or its hash) |
+//! | `DELETE /api/tokens/{id}` | the token, revoked |
 //! | `GET /readyz` | `{"status": "ready", "store": "ok", "scheduler": "ok"}`, else 503 `unavailable` naming what is not ready |
 //! | `GET /metrics` | Prometheus text format 0.0.4 (the families are listed in `metrics.rs`) |
 //! | `GET /api/openapi.json` | the OpenAPI 3.1 document of every route here, generated from the code |
@@ -54,7 +60,8 @@
 //!
 //! Every 4xx/5xx answer is `{"error": {"code": …, "message": "<one line for a person>"}}` (see
 //! [`ApiError`]): `bad_request` 400 (malformed JSON, wrong content type, unknown keys, words the
-//! grammar refuses, a malformed id), `unauthorized` 401, `not_found` 404, `method_not_allowed`
+//! grammar refuses, a malformed id), `unauthorized` 401, `forbidden` 403 (someone else's
+//! interview, or a personal token where the admin token is needed), `not_found` 404, `method_not_allowed`
 //! 405, `conflict` 409 (valid but not possible now), `payload_too_large` 413 (bodies over
 //! [`BODY_LIMIT`]), `internal` 500, `unavailable` 503 (the store or secret store is
 //! unreachable; retry later).

@@ -1,9 +1,9 @@
 //! Gateway mode (no public URL): Prequel connects out to Discord's gateway and receives
 //! interactions there instead of on `POST /discord/interactions`.
 //!
-//! Behind the cargo feature `discord-gateway` (serenity's `client` and `gateway`), off by
-//! default: it adds ~45 s of compile time on two cores and is not exercised against Discord by
-//! the tests (there is no local fake of the gateway). Without the feature,
+//! Behind the cargo feature `discord-gateway` (serenity's `client` and `gateway`), on by
+//! default; `--no-default-features` leaves it out, and its compile time with it. It is not
+//! exercised against Discord by the tests (there is no local fake of the gateway). Without the feature,
 //! `PREQUEL_DISCORD_MODE=gateway` is refused by [`super::start`] with a clear error.
 //!
 //! Each `INTERACTION_CREATE` goes to the same transport-free handler as HTTP mode

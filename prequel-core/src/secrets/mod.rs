@@ -1,8 +1,9 @@
 //! Where secrets live: the [`SecretStore`] trait, its local file backend, and the generator of
 //! interview passwords.
 //!
-//! A secret leaves the process only in a DM to the person who asked and to the instance itself
-//! (invariant 7); everywhere else it is a [`SecretString`], redacted when printed.
+//! A secret leaves the process only in a DM to the interview's people, in the API's answers to
+//! `create` and `creds`, and to the instance itself (ARCHITECTURE.md, invariant 10); everywhere
+//! else it is a [`SecretString`], redacted when printed.
 
 pub mod file;
 #[cfg(feature = "aws")]

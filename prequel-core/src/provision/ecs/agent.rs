@@ -12,9 +12,9 @@ use crate::domain::SecretString;
 #[derive(Debug)]
 pub(super) struct AgentError(pub(super) String);
 
-/// `POST http://{address}/archive` with `{"upload_url": …}` and the instance password as a
-/// bearer token; `Ok` when the agent answers 2xx (it answers after the upload finished). Error
-/// messages never contain the URL or the password.
+/// `POST http://{address}/archive` with `{"upload_url": …}` and the interview's archive token
+/// (not the candidate's password) as a bearer token; `Ok` when the agent answers 2xx (it answers
+/// after the upload finished). Error messages never contain the URL or the token.
 ///
 /// A blocking socket on the blocking pool, with `timeout` on every read and write (the agent
 /// answers once the upload is done) and at most 10 s to connect: prequel-core's tokio has no `net` feature, and one request per destroy needs no more.

@@ -1,6 +1,6 @@
-//! The SQL the store runs on its hot path, in named constants, and the means to check how SQLite
-//! plans each of them ([`SqliteStore::query_plans`](super::SqliteStore::query_plans)). The
-//! statements of single-record writes live beside the code that binds them (`records.rs`).
+//! Every statement the store runs, in named constants (only the connection's `PRAGMA`s are
+//! inline), and the means to check how SQLite plans each of them
+//! ([`SqliteStore::query_plans`](super::SqliteStore::query_plans)).
 
 use rusqlite::{Row, Transaction};
 

@@ -96,5 +96,20 @@ pub fn outcome_text<M: Markup>(outcome: &Outcome) -> Option<String> {
         }
         Outcome::TimeZone(zone) => format!("Your time zone is {zone}; {}.", M::ZONE_SOURCE),
         Outcome::Help(_) => return None,
+        Outcome::Noted { interview, .. } => format!(
+            "Noted on `{}`. Only you, the co-interviewers and Prequel admins can read it.",
+            interview.id
+        ),
+        Outcome::Scored { interview, score } => format!(
+            "Your score for `{}`: {}{}. Only you, the co-interviewers and Prequel admins can \
+             read it; a new `score` replaces it.",
+            interview.id,
+            M::bold(score.verdict.as_str()),
+            score
+                .comment
+                .as_deref()
+                .map(|c| format!(" — {}", M::escape(c)))
+                .unwrap_or_default()
+        ),
     })
 }

@@ -30,6 +30,7 @@ use crate::store::{
     Page, PageRequest, StoreError,
 };
 
+mod review;
 mod tokens;
 
 pub use tokens::{API_TOKEN_PREFIX, IssuedApiToken, MAX_TOKEN_USER_CHARS, looks_like_api_token};
@@ -78,6 +79,20 @@ pub enum Outcome {
     TimeZone(Tz),
     /// The help text, generated from the command list.
     Help(String),
+    /// A private note was added (for the people who may act on the interview only).
+    Noted {
+        /// The interview.
+        interview: Interview,
+        /// The note as kept.
+        note: crate::review::ReviewNote,
+    },
+    /// The person's score was recorded (replacing theirs, if they had given one).
+    Scored {
+        /// The interview.
+        interview: Interview,
+        /// The score as kept.
+        score: crate::review::Score,
+    },
 }
 
 /// Why a command could not be carried out. [`PrequelError::user_message`] is the line to show.
@@ -326,7 +341,7 @@ impl Prequel {
     }
 
     /// Carries out a command for `actor`. What acts on one interview (`status`, `creds`,
-    /// `extend`, `destroy`, `cancel`) first checks the ownership rule ([`crate::access`]): a
+    /// `extend`, `destroy`, `cancel`, `note`, `score`) first checks the ownership rule ([`crate::access`]): a
     /// refusal is [`PrequelError::Forbidden`] and changes nothing.
     #[tracing::instrument(skip_all, fields(user = %actor.requester.user_id, platform = actor.requester.platform.as_str(), admin = actor.is_admin(), action = command.action()))]
     pub async fn execute(&self, actor: &Actor, command: Command) -> Result<Outcome, PrequelError> {
@@ -440,6 +455,12 @@ impl Prequel {
                 Ok(Outcome::TimeZone(zone))
             }
             Command::Help => Ok(Outcome::Help(command::help_text())),
+            Command::Note { interview, text } => self.note(requester, &interview, text).await,
+            Command::Score {
+                interview,
+                verdict,
+                comment,
+            } => self.score(requester, &interview, verdict, comment).await,
         }
     }
 

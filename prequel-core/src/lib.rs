@@ -25,6 +25,7 @@ pub mod events;
 mod facade;
 pub mod metrics;
 pub mod provision;
+pub mod review;
 pub mod scheduler;
 pub mod secrets;
 pub mod store;

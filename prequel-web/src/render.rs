@@ -153,6 +153,84 @@ pub(crate) enum CommandAnswer {
         /// Lines for a person.
         text: String,
     },
+    /// `note <id> <text>`: the note as kept (visible to the interview's people only).
+    Note {
+        /// The interview.
+        interview: InterviewView,
+        /// The note.
+        note: NoteView,
+    },
+    /// `score <id> <verdict> [comment]`: the caller's score as kept.
+    Score {
+        /// The interview.
+        interview: InterviewView,
+        /// The score.
+        score: ScoreView,
+    },
+}
+
+/// A private note on an interview.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Note)]
+pub(crate) struct NoteView {
+    /// When it was written, RFC 3339 in the interview's zone.
+    #[schema(format = DateTime, example = "2026-11-24T15:40:00+01:00")]
+    at: String,
+    /// Who wrote it.
+    by: RequesterView,
+    /// What they wrote.
+    #[schema(example = "strong on SQL, missed the index")]
+    text: String,
+}
+
+/// One interviewer's score.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Score)]
+pub(crate) struct ScoreView {
+    /// When it was given, RFC 3339 in the interview's zone.
+    #[schema(format = DateTime, example = "2026-11-24T15:45:00+01:00")]
+    at: String,
+    /// Who gave it.
+    by: RequesterView,
+    #[schema(schema_with = verdict_schema)]
+    score: &'static str,
+    /// Why, if they said.
+    #[schema(required = true)]
+    comment: Option<String>,
+}
+
+fn verdict_schema() -> Object {
+    string_enum(
+        prequel_core::review::Verdict::ALL.map(prequel_core::review::Verdict::as_str),
+        "The verdict: strong-yes, yes, no or strong-no.",
+    )
+}
+
+fn requester(who: &prequel_core::domain::Requester) -> RequesterView {
+    RequesterView {
+        platform: who.platform.as_str(),
+        user_id: who.user_id.clone(),
+        display_name: who.display_name.clone(),
+    }
+}
+
+/// A note with its time in the interview's zone.
+pub(crate) fn note(interview: &Interview, note: &prequel_core::review::ReviewNote) -> NoteView {
+    NoteView {
+        at: local(note.at, zone_of(interview)),
+        by: requester(&note.by),
+        text: note.text.clone(),
+    }
+}
+
+/// A score with its time in the interview's zone.
+pub(crate) fn score(interview: &Interview, score: &prequel_core::review::Score) -> ScoreView {
+    ScoreView {
+        at: local(score.at, zone_of(interview)),
+        by: requester(&score.by),
+        score: score.verdict.as_str(),
+        comment: score.comment.clone(),
+    }
 }
 
 /// The answer to `GET /api/interviews`: one page of interviews.
@@ -257,11 +335,7 @@ pub(crate) fn interview(interview: &Interview) -> InterviewView {
         access_url: interview.access_url.clone(),
         reason: interview.reason.clone(),
         time_zone: interview.time_zone.clone(),
-        requested_by: RequesterView {
-            platform: interview.requested_by.platform.as_str(),
-            user_id: interview.requested_by.user_id.clone(),
-            display_name: interview.requested_by.display_name.clone(),
-        },
+        requested_by: requester(&interview.requested_by),
     }
 }
 
@@ -328,5 +402,19 @@ pub(crate) fn outcome(outcome: &Outcome) -> CommandAnswer {
             time_zone: zone.name(),
         },
         Outcome::Help(text) => CommandAnswer::Help { text: text.clone() },
+        Outcome::Noted {
+            interview: i,
+            note: n,
+        } => CommandAnswer::Note {
+            interview: interview(i),
+            note: note(i, n),
+        },
+        Outcome::Scored {
+            interview: i,
+            score: s,
+        } => CommandAnswer::Score {
+            interview: interview(i),
+            score: score(i, s),
+        },
     }
 }

@@ -188,8 +188,10 @@ fn show_interview(
 ) -> Result<ExitCode, Failure> {
     if json {
         let mut value = serde_json::to_value(interview).unwrap_or_default();
-        if action == "status" {
-            value["operations"] = answer["operations"].clone();
+        match action {
+            "status" => value["operations"] = answer["operations"].clone(),
+            "note" | "score" => value[action] = answer[action].clone(),
+            _ => {}
         }
         print_json(&value);
         return Ok(ExitCode::SUCCESS);
@@ -204,6 +206,17 @@ fn show_interview(
         "cancel" => vec![format!("cancelled {id}: {} {when}", what(interview))],
         "destroy" => vec![format!("{id} is being archived and destroyed")],
         "extend" => vec![format!("{id} now runs {when}")],
+        "note" => vec![format!(
+            "noted on {id} (only you, the co-interviewers and admins can read it)"
+        )],
+        "score" => vec![format!(
+            "your score for {id}: {}{}",
+            answer["score"]["score"].as_str().unwrap_or("?"),
+            answer["score"]["comment"]
+                .as_str()
+                .map(|c| format!(" — {c}"))
+                .unwrap_or_default()
+        )],
         "create" if interview.status == "active" => {
             vec![format!("{id} is ready: {} {when}", what(interview))]
         }

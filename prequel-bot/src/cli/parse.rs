@@ -110,5 +110,18 @@ pub fn command_json(command: &Command) -> Value {
         Command::Tz(zone) => json!({ "action": action, "zone": zone.name() }),
         Command::List { all } => json!({ "action": action, "all": all }),
         Command::Challenges | Command::Help => json!({ "action": action }),
+        Command::Note { interview, text } => {
+            json!({ "action": action, "interview": interview.as_str(), "text": text })
+        }
+        Command::Score {
+            interview,
+            verdict,
+            comment,
+        } => json!({
+            "action": action,
+            "interview": interview.as_str(),
+            "score": verdict.as_str(),
+            "comment": comment,
+        }),
     }
 }

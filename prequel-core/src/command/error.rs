@@ -157,6 +157,30 @@ pub enum CommandError {
         /// The word as typed.
         word: String,
     },
+    /// `score` with a word that is not a verdict.
+    #[error("`{word}` is not a score")]
+    BadVerdict {
+        /// The word as typed.
+        word: String,
+    },
+    /// A note or score comment longer than [`MAX_REVIEW_CHARS`](crate::review::MAX_REVIEW_CHARS).
+    #[error("the {what} has {chars} characters, more than the {limit} allowed")]
+    ReviewTooLong {
+        /// `note` or `comment`.
+        what: &'static str,
+        /// Its length in characters.
+        chars: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A note or comment with a control, format or unassigned character.
+    #[error("the {what} has an invisible or control character ({codepoint})")]
+    ReviewCharacter {
+        /// `note` or `comment`.
+        what: &'static str,
+        /// The character's code point (`U+202E`).
+        codepoint: String,
+    },
 }
 
 const HELP: &str = "type `help` for the commands";
@@ -247,6 +271,13 @@ impl CommandError {
             Self::TooManyCoInterviewers { .. } => "name fewer people".to_owned(),
             Self::BadListScope { .. } => {
                 "`list` shows yours, `list all` every interview (admins only)".to_owned()
+            }
+            Self::BadVerdict { .. } => {
+                "score with `strong-yes`, `yes`, `no` or `strong-no`, e.g. `score k7mq2xw9ab3c yes clean code`".to_owned()
+            }
+            Self::ReviewTooLong { .. } => "shorten it, or write two".to_owned(),
+            Self::ReviewCharacter { .. } => {
+                "type it again with letters, digits, spaces and punctuation only".to_owned()
             }
         };
         format!("{self}; {hint}")

@@ -71,6 +71,7 @@ mod error;
 mod length;
 mod lex;
 mod people;
+mod review;
 mod spec;
 mod when;
 
@@ -132,6 +133,22 @@ pub enum Command {
     Tz(Tz),
     /// Show the commands.
     Help,
+    /// Add a private note to an interview.
+    Note {
+        /// The interview.
+        interview: InterviewId,
+        /// The note, one line.
+        text: String,
+    },
+    /// Give (or change) one's score of an interview.
+    Score {
+        /// The interview.
+        interview: InterviewId,
+        /// The verdict.
+        verdict: crate::review::Verdict,
+        /// Why, if said.
+        comment: Option<String>,
+    },
 }
 
 impl Command {
@@ -139,7 +156,9 @@ impl Command {
     pub fn interview(&self) -> Option<&InterviewId> {
         match self {
             Self::Status(id) | Self::Cancel(id) | Self::Destroy(id) | Self::Creds(id) => Some(id),
-            Self::Extend { interview, .. } => Some(interview),
+            Self::Extend { interview, .. }
+            | Self::Note { interview, .. }
+            | Self::Score { interview, .. } => Some(interview),
             Self::Schedule(_)
             | Self::Create(_)
             | Self::List { .. }
@@ -150,7 +169,7 @@ impl Command {
     }
 
     /// The action's name, as in [`COMMANDS`]: `schedule`, `create`, `list`, `status`, `cancel`,
-    /// `destroy`, `extend`, `creds`, `challenges`, `tz`, `help`.
+    /// `destroy`, `extend`, `creds`, `challenges`, `tz`, `help`, `note`, `score`.
     pub fn action(&self) -> &'static str {
         match self {
             Self::Schedule(_) => "schedule",
@@ -161,6 +180,8 @@ impl Command {
             Self::Destroy(_) => "destroy",
             Self::Extend { .. } => "extend",
             Self::Creds(_) => "creds",
+            Self::Note { .. } => "note",
+            Self::Score { .. } => "score",
             Self::Challenges => "challenges",
             Self::Tz(_) => "tz",
             Self::Help => "help",
@@ -217,6 +238,8 @@ pub fn parse(text: &str, ctx: &ParseContext<'_>) -> Result<Command, CommandError
         "creds" => id().map(Command::Creds),
         "extend" => extend(text, rest, spec),
         "tz" => tz(text, rest, spec),
+        "note" => review::note(text, rest, spec),
+        "score" => review::score(text, rest, spec),
         // A spec without a branch here; a unit test parses every spec's example, so this is
         // unreachable in practice, but an error is better than a panic.
         _ => Err(CommandError::UnknownAction {

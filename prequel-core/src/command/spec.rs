@@ -142,6 +142,26 @@ pub const COMMANDS: &[CommandSpec] = &[
         args: &[INTERVIEW],
     },
     CommandSpec {
+        name: "note",
+        aliases: &[],
+        usage: "note <interview id> <text>",
+        summary: "add a private note (seen by you, the co-interviewers and admins only)",
+        example: "note k7mq2xw9ab3c strong on SQL, missed the index",
+        args: &[INTERVIEW, arg("text", "your note, one line")],
+    },
+    CommandSpec {
+        name: "score",
+        aliases: &[],
+        usage: "score <interview id> strong-yes|yes|no|strong-no [comment]",
+        summary: "give your score (one per interviewer; a new one replaces yours)",
+        example: "score k7mq2xw9ab3c yes clean code, good tests",
+        args: &[
+            INTERVIEW,
+            arg("score", "strong-yes, yes, no or strong-no"),
+            optional("comment", "why, in a line", ""),
+        ],
+    },
+    CommandSpec {
         name: "challenges",
         aliases: &[],
         usage: "challenges",

@@ -48,6 +48,12 @@ fn render(command: &Command) -> String {
             command.action().to_owned()
         }
         Command::List { all: true } => "list all".to_owned(),
+        Command::Note { interview, text } => format!("note {interview} {text:?}"),
+        Command::Score {
+            interview,
+            verdict,
+            comment,
+        } => format!("score {interview} {verdict} {comment:?}"),
     }
 }
 
@@ -271,5 +277,5 @@ fn help_text_lists_every_command() {
         assert!(help.contains(spec.usage), "help misses {}", spec.name);
         assert!(help.contains(spec.summary), "help misses {}", spec.name);
     }
-    assert_eq!(COMMANDS.len(), 11);
+    assert_eq!(COMMANDS.len(), 13);
 }

@@ -526,6 +526,15 @@ fn written(command: &Command) -> String {
             command.action().to_owned()
         }
         Command::List { all: true } => "list all".to_owned(),
+        Command::Note { interview, text } => format!("note {interview} {text}"),
+        Command::Score {
+            interview,
+            verdict,
+            comment,
+        } => match comment {
+            Some(comment) => format!("score {interview} {verdict} {comment}"),
+            None => format!("score {interview} {verdict}"),
+        },
     }
 }
 

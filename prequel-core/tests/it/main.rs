@@ -6,6 +6,7 @@ mod grammar_fuzz;
 mod local_provisioner;
 mod local_support;
 mod memory_store;
+mod review;
 mod sandbox;
 mod scale;
 mod scheduler;

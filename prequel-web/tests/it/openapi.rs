@@ -259,6 +259,24 @@ async fn real_answers_fit_their_documented_schemas() {
             409,
         ),
         ("POST", "/api/commands", Some(json!({"words": "help"})), 400),
+        (
+            "POST",
+            "/api/commands",
+            Some(json!({"text": format!("note {scheduled} strong on SQL")})),
+            200,
+        ),
+        (
+            "POST",
+            "/api/commands",
+            Some(json!({"text": format!("score {scheduled} yes clean code")})),
+            200,
+        ),
+        (
+            "POST",
+            "/api/commands",
+            Some(json!({"text": format!("score {scheduled} no")})),
+            200,
+        ),
         ("GET", "/api/interviews?all=true", None, 200),
         ("GET", "/api/interviews?limit=1", None, 200),
         ("GET", "/api/interviews?limit=0", None, 400),
@@ -301,7 +319,7 @@ async fn real_answers_fit_their_documented_schemas() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 26);
+    assert_eq!(checked, 29);
 }
 
 /// Checks `value` against `schema`, for the part of JSON Schema the generated document uses:

@@ -309,3 +309,49 @@ async fn bad_token_requests_get_a_specific_400_or_404_and_change_nothing() {
     let listed = api.get("/api/tokens").await;
     assert_eq!(listed.json["tokens"], json!([]), "{}", listed.text);
 }
+
+/// Notes and scores through the API: the interview's people write them, a personal token of
+/// someone else is refused and nothing is written.
+#[tokio::test]
+async fn notes_and_scores_answer_the_interviews_people_only() {
+    let api = api();
+    let alice = token_for(&api, "alice").await;
+    let bob = token_for(&api, "bob").await;
+    let made = words_as(&api, &alice, "schedule tomorrow 2pm 90m python").await;
+    let id = made.json["interview"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    let noted = words_as(&api, &alice, &format!("note {id} strong on SQL")).await;
+    assert_eq!(noted.status, StatusCode::OK, "{}", noted.text);
+    assert_eq!(noted.json["action"], "note");
+    assert_eq!(noted.json["note"]["text"], "strong on SQL");
+    assert_eq!(noted.json["note"]["by"]["user_id"], "alice");
+    assert_eq!(noted.json["note"]["at"], "2026-11-23T11:00:00+01:00");
+    let scored = words_as(&api, &alice, &format!("score {id} strong-yes great tests")).await;
+    assert_eq!(
+        scored.json["score"]["score"], "strong-yes",
+        "{}",
+        scored.text
+    );
+    assert_eq!(scored.json["score"]["comment"], "great tests");
+
+    for text in [format!("note {id} mine now"), format!("score {id} no")] {
+        let refused = words_as(&api, &bob, &text).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::FORBIDDEN,
+            "{text}: {}",
+            refused.text
+        );
+        assert!(!refused.text.contains("strong on SQL"));
+    }
+    // Nothing of the review shows in the interview as the listings give it.
+    let shown = api.get(&format!("/api/interviews/{id}")).await;
+    assert!(
+        !shown.text.contains("strong on SQL") && !shown.text.contains("strong-yes"),
+        "{}",
+        shown.text
+    );
+}

@@ -96,6 +96,7 @@ pub fn outcome_text<M: Markup>(outcome: &Outcome) -> Option<String> {
         }
         Outcome::TimeZone(zone) => format!("Your time zone is {zone}; {}.", M::ZONE_SOURCE),
         Outcome::Help(_) => return None,
+        Outcome::Report(report) => report_text::<M>(report),
         Outcome::Noted { interview, .. } => format!(
             "Noted on `{}`. Only you, the co-interviewers and Prequel admins can read it.",
             interview.id
@@ -112,4 +113,59 @@ pub fn outcome_text<M: Markup>(outcome: &Outcome) -> Option<String> {
                 .unwrap_or_default()
         ),
     })
+}
+
+/// The report of one interview, for the asker: what it was, when, and what its people wrote.
+/// The archive's download link is not in it (it goes by DM when the interview ends).
+fn report_text<M: Markup>(report: &prequel_core::review::Report) -> String {
+    let interview = &report.interview;
+    let mut out = format!(
+        "{} `{}` {} — {}; {} to {}",
+        M::bold("Report"),
+        interview.id,
+        headline::<M>(interview),
+        interview.state,
+        M::when(interview, interview.start_at),
+        M::when(interview, interview.destroy_at)
+    );
+    out.push_str(&format!(
+        "\nAsked by {}{}.",
+        M::escape(&interview.requested_by.display_name),
+        match interview.co_interviewers.len() {
+            0 => String::new(),
+            n => format!(" with {n} co-interviewer{}", if n == 1 { "" } else { "s" }),
+        }
+    ));
+    let review = &report.review;
+    if review.scores.is_empty() {
+        out.push_str("\nNo scores yet (`score <id> yes|no|…`).");
+    } else {
+        out.push_str(&format!("\n{}", M::bold("Scores")));
+        for score in &review.scores {
+            out.push_str(&format!(
+                "\n• {}: {}{}",
+                M::escape(&score.by.display_name),
+                M::bold(score.verdict.as_str()),
+                score
+                    .comment
+                    .as_deref()
+                    .map(|c| format!(" — {}", M::escape(c)))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    if review.notes.is_empty() {
+        out.push_str("\nNo notes yet (`note <id> …`).");
+    } else {
+        out.push_str(&format!("\n{}", M::bold("Notes")));
+        for note in &review.notes {
+            out.push_str(&format!(
+                "\n• {} {}: {}",
+                M::when(interview, note.at),
+                M::escape(&note.by.display_name),
+                M::escape(&note.text)
+            ));
+        }
+    }
+    out
 }

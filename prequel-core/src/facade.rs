@@ -86,6 +86,8 @@ pub enum Outcome {
         /// The note as kept.
         note: crate::review::ReviewNote,
     },
+    /// Everything about one interview, for someone who may act on it.
+    Report(Box<crate::review::Report>),
     /// The person's score was recorded (replacing theirs, if they had given one).
     Scored {
         /// The interview.
@@ -341,7 +343,7 @@ impl Prequel {
     }
 
     /// Carries out a command for `actor`. What acts on one interview (`status`, `creds`,
-    /// `extend`, `destroy`, `cancel`, `note`, `score`) first checks the ownership rule ([`crate::access`]): a
+    /// `extend`, `destroy`, `cancel`, `note`, `score`, `report`) first checks the ownership rule ([`crate::access`]): a
     /// refusal is [`PrequelError::Forbidden`] and changes nothing.
     #[tracing::instrument(skip_all, fields(user = %actor.requester.user_id, platform = actor.requester.platform.as_str(), admin = actor.is_admin(), action = command.action()))]
     pub async fn execute(&self, actor: &Actor, command: Command) -> Result<Outcome, PrequelError> {
@@ -456,6 +458,7 @@ impl Prequel {
             }
             Command::Help => Ok(Outcome::Help(command::help_text())),
             Command::Note { interview, text } => self.note(requester, &interview, text).await,
+            Command::Report(id) => Ok(Outcome::Report(Box::new(self.report(&id).await?))),
             Command::Score {
                 interview,
                 verdict,

@@ -99,6 +99,20 @@ pub struct Review {
     pub scores: Vec<Score>,
 }
 
+/// Everything about one interview, for its people: what `report` answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// The interview.
+    pub interview: crate::domain::Interview,
+    /// Its create and (if any) destroy operation.
+    pub operations: Vec<crate::domain::Operation>,
+    /// Its notes and scores.
+    pub review: Review,
+    /// A download link for the archived work, when there is an archive backend and an archive
+    /// (a capability: it goes to the asker only, never into a log or an event).
+    pub archive_link: Option<String>,
+}
+
 const NOTE_PREFIX: &str = "review.note/";
 const SCORE_PREFIX: &str = "review.score/";
 

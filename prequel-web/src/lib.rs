@@ -27,6 +27,7 @@
 //! | `POST /api/commands` | the outcome of the words, see below |
 //! | `GET /api/interviews?all=&limit=&after=` | `{"interviews": [interview…], "next": token \| null}` |
 //! | `GET /api/interviews/{id}` | `{"interview": interview, "operations": [operation…]}` |
+//! | `GET /api/interviews/{id}/report` | `{"interview", "grades", "notes", "scores", "snapshots", "archive_url"}`: the admin token or the personal token of the interview's people |
 //! | `POST /api/tokens` | 201 `{"token": "pqt_…", "api_token": token}` (the token shown this once) |
 //! | `GET /api/tokens` | `{"tokens": [token…]}` (never a token or its hash) |
 //! | `DELETE /api/tokens/{id}` | the token, revoked |
@@ -175,6 +176,8 @@ pub fn router(state: ApiState) -> Router {
     // Commands: the admin token, or a personal API token acting as its user (see `auth`).
     let commands = Router::new()
         .route("/api/commands", post(routes::command))
+        // The report is the interview's people's business: the same credentials as commands.
+        .route("/api/interviews/{id}/report", get(routes::report))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_caller,

@@ -101,6 +101,7 @@ fn events() {}
         routes::command,
         routes::list,
         routes::one,
+        routes::report,
         events,
         tokens::create,
         tokens::list,

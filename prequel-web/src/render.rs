@@ -160,6 +160,25 @@ pub(crate) enum CommandAnswer {
         /// The note.
         note: NoteView,
     },
+    /// `report <id>`: everything about one interview (its people only), as
+    /// `GET /api/interviews/{id}/report` answers it.
+    Report {
+        /// The interview.
+        interview: InterviewView,
+        /// Grades of the candidate's work, latest first (none until a grader has run).
+        #[schema(value_type = Vec<Object>)]
+        grades: Vec<serde_json::Value>,
+        /// Private notes, oldest first.
+        notes: Vec<NoteView>,
+        /// One score per interviewer.
+        scores: Vec<ScoreView>,
+        /// Snapshots of the workspace over time (none until snapshots are taken).
+        #[schema(value_type = Vec<Object>)]
+        snapshots: Vec<serde_json::Value>,
+        /// A download link for the archived work, when there is one.
+        #[schema(required = true)]
+        archive_url: Option<String>,
+    },
     /// `score <id> <verdict> [comment]`: the caller's score as kept.
     Score {
         /// The interview.
@@ -167,6 +186,41 @@ pub(crate) enum CommandAnswer {
         /// The score.
         score: ScoreView,
     },
+}
+
+/// Everything about one interview, for its people: the answer to `report` and to
+/// `GET /api/interviews/{id}/report`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Report)]
+pub(crate) struct ReportView {
+    /// The interview.
+    interview: InterviewView,
+    /// Grades of the candidate's work, latest first (none until a grader has run).
+    #[schema(value_type = Vec<Object>)]
+    grades: Vec<serde_json::Value>,
+    /// Private notes, oldest first.
+    notes: Vec<NoteView>,
+    /// One score per interviewer.
+    scores: Vec<ScoreView>,
+    /// Snapshots of the workspace over time (none until snapshots are taken).
+    #[schema(value_type = Vec<Object>)]
+    snapshots: Vec<serde_json::Value>,
+    /// A download link for the archived work, when there is one (a capability: keep it private).
+    #[schema(required = true)]
+    archive_url: Option<String>,
+}
+
+/// The report, with times in the interview's zone.
+pub(crate) fn report(report: &prequel_core::review::Report) -> ReportView {
+    let i = &report.interview;
+    ReportView {
+        interview: interview(i),
+        grades: Vec::new(),
+        notes: report.review.notes.iter().map(|n| note(i, n)).collect(),
+        scores: report.review.scores.iter().map(|s| score(i, s)).collect(),
+        snapshots: Vec::new(),
+        archive_url: report.archive_link.clone(),
+    }
 }
 
 /// A private note on an interview.
@@ -402,6 +456,24 @@ pub(crate) fn outcome(outcome: &Outcome) -> CommandAnswer {
             time_zone: zone.name(),
         },
         Outcome::Help(text) => CommandAnswer::Help { text: text.clone() },
+        Outcome::Report(r) => {
+            let ReportView {
+                interview,
+                grades,
+                notes,
+                scores,
+                snapshots,
+                archive_url,
+            } = report(r);
+            CommandAnswer::Report {
+                interview,
+                grades,
+                notes,
+                scores,
+                snapshots,
+                archive_url,
+            }
+        }
         Outcome::Noted {
             interview: i,
             note: n,

@@ -18,7 +18,9 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::error::ErrorBody;
 use crate::extract::{ApiJson, ApiQuery};
-use crate::render::{self, CommandAnswer, Health, InterviewDetail, InterviewPage, Readiness};
+use crate::render::{
+    self, CommandAnswer, Health, InterviewDetail, InterviewPage, Readiness, ReportView,
+};
 
 /// `GET /healthz`: the process answers. Needs no token, so load balancers and scripts can poll it.
 #[utoipa::path(
@@ -257,6 +259,43 @@ pub(crate) async fn one(
         interview: render::interview(&interview),
         operations: render::operations(&interview, &operations),
     }))
+}
+
+/// `GET /api/interviews/{id}/report`: everything about one interview, for its people: the
+/// admin token, or the personal token of its requester or a co-interviewer.
+#[utoipa::path(
+    get,
+    path = "/api/interviews/{id}/report",
+    tag = "interviews",
+    params(("id" = String, Path, pattern = "^[A-Za-z][A-Za-z0-9]{3,31}$", description = "The interview's id.", example = "k7mq2xw9ab3c")),
+    responses(
+        (status = 200, description = "The interview, its grades, notes, scores, snapshots and archive link.", body = ReportView),
+        (status = 400, description = "The id is not an interview id (`bad_request`).", body = ErrorBody),
+        (status = 401, description = "No token, a wrong admin token, or a personal token that is unknown or revoked (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "A personal token of someone who is not the interview's requester or co-interviewer (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such interview, or it has expired (`not_found`).", body = ErrorBody),
+        (status = 503, description = "The store is unreachable; retry later (`unavailable`).", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn report(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<ReportView>, ApiError> {
+    let Path(id) = id.map_err(|_| ApiError::BadRequest("the interview id is not valid".into()))?;
+    let id = InterviewId::parse(&id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let actor = actor_for(caller, None)?;
+    match state
+        .prequel
+        .execute(&actor, prequel_core::command::Command::Report(id))
+        .await?
+    {
+        prequel_core::Outcome::Report(report) => Ok(Json(render::report(&report))),
+        other => Err(ApiError::Internal {
+            detail: format!("report answered {other:?}"),
+        }),
+    }
 }
 
 /// Any other path.

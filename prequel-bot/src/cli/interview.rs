@@ -99,6 +99,7 @@ async fn interview(args: &InterviewArgs) -> Result<ExitCode, Failure> {
         None => None,
     };
     match (action.as_str(), interview) {
+        ("report", Some(interview)) => Ok(show_report(&interview, answer, args.json)),
         ("create", Some(created)) if !args.no_wait => {
             wait_until_ready(&client, created, args.json).await
         }
@@ -256,6 +257,61 @@ fn show_interview(
     }
     say(&lines.join("\n"));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `report`: with `--json`, the report object (`interview`, `grades`, `notes`, `scores`,
+/// `snapshots`, `archive_url`); else a few lines.
+fn show_report(interview: &InterviewJson, mut answer: Value, json: bool) -> ExitCode {
+    if json {
+        if let Some(object) = answer.as_object_mut() {
+            object.remove("action");
+        }
+        print_json(&answer);
+        return ExitCode::SUCCESS;
+    }
+    let mut lines = vec![format!(
+        "{}: {} {} — {}",
+        interview.id,
+        what(interview),
+        describe_times(interview),
+        interview.status
+    )];
+    let list = |key: &str| answer[key].as_array().cloned().unwrap_or_default();
+    let by = |item: &Value| {
+        item["by"]["display_name"]
+            .as_str()
+            .unwrap_or("?")
+            .to_owned()
+    };
+    for score in list("scores") {
+        let comment = score["comment"]
+            .as_str()
+            .map(|c| format!(" — {c}"))
+            .unwrap_or_default();
+        lines.push(format!(
+            "  score  {}: {}{comment}",
+            by(&score),
+            score["score"].as_str().unwrap_or("?")
+        ));
+    }
+    for note in list("notes") {
+        lines.push(format!(
+            "  note   {} {}: {}",
+            note["at"].as_str().unwrap_or("?"),
+            by(&note),
+            note["text"].as_str().unwrap_or_default()
+        ));
+    }
+    lines.push(format!(
+        "  grades: {}, snapshots: {}",
+        list("grades").len(),
+        list("snapshots").len()
+    ));
+    if let Some(url) = answer["archive_url"].as_str() {
+        lines.push(format!("  archive: {url}"));
+    }
+    say(&lines.join("\n"));
+    ExitCode::SUCCESS
 }
 
 fn show_list(answer: &Value, json: bool) -> Result<ExitCode, Failure> {

@@ -101,7 +101,11 @@ pub fn command_json(command: &Command) -> Value {
     let action = command.action();
     match command {
         Command::Schedule(request) | Command::Create(request) => request_json(action, request),
-        Command::Status(id) | Command::Cancel(id) | Command::Destroy(id) | Command::Creds(id) => {
+        Command::Status(id)
+        | Command::Cancel(id)
+        | Command::Destroy(id)
+        | Command::Creds(id)
+        | Command::Report(id) => {
             json!({ "action": action, "interview": id.as_str() })
         }
         Command::Extend { interview, minutes } => {

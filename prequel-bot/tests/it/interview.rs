@@ -204,6 +204,33 @@ fn personal_tokens_let_each_person_use_the_cli_as_themselves_and_no_one_else() {
         );
         assert!(refused.stdout.is_empty());
     }
+    // Notes, a score and the report, on the command line, with the interface's keys.
+    let noted = as_user(&alice, &["note", &id, "clean", "start"]);
+    assert_eq!(noted.status.code(), Some(0), "{}", stderr(&noted));
+    let scored = as_user(&alice, &["--json", "score", &id, "yes", "good", "tests"]);
+    let scored: Value = serde_json::from_slice(&scored.stdout).expect("JSON");
+    assert_eq!(scored["score"]["score"], "yes", "{scored}");
+    let report = as_user(&alice, &["--json", "report", &id]);
+    assert_eq!(report.status.code(), Some(0), "{}", stderr(&report));
+    let report: Value = serde_json::from_slice(&report.stdout).expect("JSON");
+    let keys: Vec<&String> = report.as_object().expect("object").keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "archive_url",
+            "grades",
+            "interview",
+            "notes",
+            "scores",
+            "snapshots"
+        ]
+    );
+    assert_eq!(report["notes"][0]["text"], "clean start");
+    assert_eq!(report["scores"][0]["comment"], "good tests");
+    let refused = as_user(&bob, &["report", &id]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(refused.stdout.is_empty());
+
     let creds = as_user(&alice, &["--json", "creds", &id]);
     let creds: Value = serde_json::from_slice(&creds.stdout).expect("JSON");
     assert_eq!(

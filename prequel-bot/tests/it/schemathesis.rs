@@ -37,6 +37,11 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "404",
 include-path = "/api/tokens/{id}"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "404"]
 
+# - an interview id: any id of the documented shape fits, but only the server's name one.
+[[operations]]
+include-path = "/api/interviews/{id}/report"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "404"]
+
 # - `after`, the opaque page token only the server's own `next` gives out.
 [[operations]]
 include-path = "/api/interviews"

@@ -140,6 +140,8 @@ pub enum Command {
         /// The note, one line.
         text: String,
     },
+    /// Everything about one interview: times, notes, scores.
+    Report(InterviewId),
     /// Give (or change) one's score of an interview.
     Score {
         /// The interview.
@@ -155,7 +157,11 @@ impl Command {
     /// The interview the command acts on, for those that act on one.
     pub fn interview(&self) -> Option<&InterviewId> {
         match self {
-            Self::Status(id) | Self::Cancel(id) | Self::Destroy(id) | Self::Creds(id) => Some(id),
+            Self::Status(id)
+            | Self::Cancel(id)
+            | Self::Destroy(id)
+            | Self::Creds(id)
+            | Self::Report(id) => Some(id),
             Self::Extend { interview, .. }
             | Self::Note { interview, .. }
             | Self::Score { interview, .. } => Some(interview),
@@ -169,7 +175,7 @@ impl Command {
     }
 
     /// The action's name, as in [`COMMANDS`]: `schedule`, `create`, `list`, `status`, `cancel`,
-    /// `destroy`, `extend`, `creds`, `challenges`, `tz`, `help`, `note`, `score`.
+    /// `destroy`, `extend`, `creds`, `challenges`, `tz`, `help`, `note`, `score`, `report`.
     pub fn action(&self) -> &'static str {
         match self {
             Self::Schedule(_) => "schedule",
@@ -181,6 +187,7 @@ impl Command {
             Self::Extend { .. } => "extend",
             Self::Creds(_) => "creds",
             Self::Note { .. } => "note",
+            Self::Report(_) => "report",
             Self::Score { .. } => "score",
             Self::Challenges => "challenges",
             Self::Tz(_) => "tz",
@@ -236,6 +243,7 @@ pub fn parse(text: &str, ctx: &ParseContext<'_>) -> Result<Command, CommandError
         "cancel" => id().map(Command::Cancel),
         "destroy" => id().map(Command::Destroy),
         "creds" => id().map(Command::Creds),
+        "report" => id().map(Command::Report),
         "extend" => extend(text, rest, spec),
         "tz" => tz(text, rest, spec),
         "note" => review::note(text, rest, spec),

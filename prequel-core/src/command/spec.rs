@@ -162,6 +162,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         ],
     },
     CommandSpec {
+        name: "report",
+        aliases: &[],
+        usage: "report <interview id>",
+        summary: "everything about one interview: times, notes, scores (for its people only)",
+        example: "report k7mq2xw9ab3c",
+        args: &[INTERVIEW],
+    },
+    CommandSpec {
         name: "challenges",
         aliases: &[],
         usage: "challenges",

@@ -5,7 +5,10 @@
 use super::{Outcome, Prequel, PrequelError};
 use crate::access::Actor;
 use crate::domain::{InterviewId, Requester};
-use crate::review::{self, MAX_NOTES, Review, ReviewNote, Score, Verdict};
+use crate::review::{self, MAX_NOTES, Report, Review, ReviewNote, Score, Verdict};
+
+/// How long the report's download link works.
+const REPORT_LINK_VALID: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 impl Prequel {
     /// Adds `by`'s note to an interview (any state: notes are mostly written afterwards).
@@ -72,6 +75,30 @@ impl Prequel {
         Ok(Outcome::Scored {
             interview: self.get(id).await?,
             score,
+        })
+    }
+
+    /// The report of an interview (the ownership check has run). The archive link is best
+    /// effort: an unreachable archive backend leaves it out rather than failing the report.
+    pub(super) async fn report(&self, id: &InterviewId) -> Result<Report, PrequelError> {
+        let interview = self.get(id).await?;
+        let operations = self.inner.store.operations_for(id).await?;
+        let review = review::from_records(&self.inner.store.notes(id).await?);
+        let archive_link = match interview.archive {
+            Some(_) => self
+                .archive_link(id, REPORT_LINK_VALID)
+                .await
+                .unwrap_or_else(|error| {
+                    tracing::warn!(interview = %id, %error, "no archive link for the report");
+                    None
+                }),
+            None => None,
+        };
+        Ok(Report {
+            interview,
+            operations,
+            review,
+            archive_link,
         })
     }
 

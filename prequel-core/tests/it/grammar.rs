@@ -39,7 +39,11 @@ fn render(command: &Command) -> String {
             }
             line
         }
-        Command::Status(id) | Command::Cancel(id) | Command::Destroy(id) | Command::Creds(id) => {
+        Command::Status(id)
+        | Command::Cancel(id)
+        | Command::Destroy(id)
+        | Command::Creds(id)
+        | Command::Report(id) => {
             format!("{} {id}", command.action())
         }
         Command::Extend { interview, minutes } => format!("extend {interview} {minutes}"),
@@ -277,5 +281,5 @@ fn help_text_lists_every_command() {
         assert!(help.contains(spec.usage), "help misses {}", spec.name);
         assert!(help.contains(spec.summary), "help misses {}", spec.name);
     }
-    assert_eq!(COMMANDS.len(), 13);
+    assert_eq!(COMMANDS.len(), 14);
 }

@@ -517,7 +517,11 @@ fn written(command: &Command) -> String {
             }
             line
         }
-        Command::Status(id) | Command::Cancel(id) | Command::Destroy(id) | Command::Creds(id) => {
+        Command::Status(id)
+        | Command::Cancel(id)
+        | Command::Destroy(id)
+        | Command::Creds(id)
+        | Command::Report(id) => {
             format!("{} {id}", command.action())
         }
         Command::Extend { interview, minutes } => format!("extend {interview} {minutes}m"),

@@ -148,6 +148,22 @@ async fn the_interviews_people_write_and_read_notes_and_scores_and_nobody_else_d
         );
     }
 
+    // The report carries the same review, for the interview's people only.
+    match f.run(&carol, &format!("report {id}")).await {
+        Ok(Outcome::Report(report)) => {
+            assert_eq!(report.interview.id, *id);
+            assert_eq!(report.review.notes.len(), 2);
+            assert_eq!(report.review.scores.len(), 2);
+            assert_eq!(report.operations.len(), 1, "the create");
+            assert_eq!(report.archive_link, None, "no archive before the end");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        f.run(&mallory, &format!("report {id}")).await,
+        Err(PrequelError::Forbidden(_))
+    ));
+
     // After the end the notes stay, and more may be written.
     f.run(&alice, &format!("cancel {id}"))
         .await

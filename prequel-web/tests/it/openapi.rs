@@ -283,6 +283,19 @@ async fn real_answers_fit_their_documented_schemas() {
         ("GET", &format!("/api/interviews/{scheduled}"), None, 200),
         ("GET", "/api/interviews/zzzz0000", None, 404),
         ("GET", "/api/interviews/0", None, 400),
+        (
+            "GET",
+            &format!("/api/interviews/{scheduled}/report"),
+            None,
+            200,
+        ),
+        ("GET", "/api/interviews/zzzz0000/report", None, 404),
+        (
+            "POST",
+            "/api/commands",
+            Some(json!({"text": format!("report {scheduled}")})),
+            200,
+        ),
         ("GET", "/healthz", None, 200),
         ("GET", "/readyz", None, 503),
         ("POST", "/api/tokens", Some(json!({"user": "alice"})), 201),
@@ -295,7 +308,9 @@ async fn real_answers_fit_their_documented_schemas() {
         let (got, content_type, text) = engine.send(method, uri, true, body).await;
         assert_eq!(got.as_u16(), status, "{method} {uri}: {text}");
         let path = uri.split('?').next().unwrap_or(uri);
-        let template = if path.starts_with("/api/interviews/") {
+        let template = if path.starts_with("/api/interviews/") && path.ends_with("/report") {
+            "/api/interviews/{id}/report"
+        } else if path.starts_with("/api/interviews/") {
             "/api/interviews/{id}"
         } else if path.starts_with("/api/tokens/") {
             "/api/tokens/{id}"
@@ -319,7 +334,7 @@ async fn real_answers_fit_their_documented_schemas() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 29);
+    assert_eq!(checked, 32);
 }
 
 /// Checks `value` against `schema`, for the part of JSON Schema the generated document uses:

@@ -347,6 +347,46 @@ async fn notes_and_scores_answer_the_interviews_people_only() {
         );
         assert!(!refused.text.contains("strong on SQL"));
     }
+    // The report: the same notes and scores, for Alice's token and the admin's; not for Bob's.
+    for token in [alice.as_str(), crate::support::TOKEN] {
+        let report = api
+            .call_as(
+                token,
+                Method::GET,
+                &format!("/api/interviews/{id}/report"),
+                None,
+            )
+            .await;
+        assert_eq!(report.status, StatusCode::OK, "{}", report.text);
+        let keys: Vec<&String> = report.json.as_object().expect("object").keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "archive_url",
+                "grades",
+                "interview",
+                "notes",
+                "scores",
+                "snapshots"
+            ]
+        );
+        assert_eq!(report.json["notes"][0]["text"], "strong on SQL");
+        assert_eq!(report.json["scores"][0]["score"], "strong-yes");
+        assert_eq!(report.json["archive_url"], Value::Null);
+    }
+    let refused = api
+        .call_as(
+            &bob,
+            Method::GET,
+            &format!("/api/interviews/{id}/report"),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    assert!(!refused.text.contains("strong on SQL"));
+    let by_words = words_as(&api, &bob, &format!("report {id}")).await;
+    assert_eq!(by_words.status, StatusCode::FORBIDDEN);
+
     // Nothing of the review shows in the interview as the listings give it.
     let shown = api.get(&format!("/api/interviews/{id}")).await;
     assert!(
